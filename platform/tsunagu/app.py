@@ -1,0 +1,38 @@
+"""Flask application factory: ``gunicorn 'tsunagu.app:create_app()'``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import Settings
+from .core.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    runtime = runtime or Runtime.from_settings(settings)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["tsunagu"] = runtime
+
+    from .web import hosts, requests
+
+    requests.init_app(app)
+    app.wsgi_app = hosts.TenantHostMiddleware(app.wsgi_app, settings.base_domain)  # type: ignore[method-assign]
+
+    from .web.views import register_views
+
+    register_views(app)
+    return app

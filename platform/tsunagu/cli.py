@@ -1,0 +1,94 @@
+"""The ``tsunagu`` command.
+
+Each capability contributes its own click group (``tenants``, ``workflows``, ...); this module only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .config import ConfigError, Settings
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """Tsunagu (つなぐ) — 生活困窮者自立支援の相談支援業務を BPMN で。"""
+
+
+@main.group()
+def db() -> None:
+    """Database schema (runs as the owner role)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations with TSUNAGU_MIGRATION_DATABASE_URL."""
+    from .core.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings, revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    from .core.migrate import downgrade
+
+    downgrade(load_settings(), revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web process with gunicorn (production)."""
+    load_settings()  # fail early, with the message, before gunicorn forks
+    os.execvp(  # noqa: S606 - replaces this process with gunicorn on purpose
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "tsunagu.app:create_app()",
+        ],
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def dev(host: str, port: int) -> None:
+    """The demo: web server plus in-process background work (timers, outbox) on one machine."""
+    from .devserver import run_dev
+
+    run_dev(load_settings(), host, port)
+
+
+def _register() -> None:
+    from .identity.commands import tokens_group
+
+    main.add_command(tokens_group)
+
+
+_register()

@@ -1,0 +1,159 @@
+"""Settings from ``TSUNAGU_*`` environment variables, validated once at start.
+
+Every knob of the product is read here and nowhere else, so a missing or malformed value fails at start with a
+message naming the variable, never later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "tsunagu.db"
+
+ENVIRONMENTS = ("production", "development", "test")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    migration_database_url: str
+    redis_url: str | None
+    secret_key: str
+    base_domain: str
+    tenants_dir: Path
+    workflows_dir: Path
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    max_upload_bytes: int = 2_000_000
+    beat_interval_seconds: float = 5.0
+    log_level: str = "INFO"
+    celery_queue: str = "tsunagu"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def uses_broker(self) -> bool:
+        """Background work goes through Celery and Redis; without Redis it runs in-process (demo)."""
+        return self.redis_url is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        problems: list[str] = []
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(f"TSUNAGU_{name}")
+            if value is None or value.strip() == "":
+                return default
+            return value.strip()
+
+        def get_int(name: str, default: int, minimum: int = 1) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"TSUNAGU_{name}={raw!r} is not a whole number")
+                return default
+            if value < minimum:
+                problems.append(f"TSUNAGU_{name}={value} must be at least {minimum}")
+            return value
+
+        mode = get("ENV", "production") or "production"
+        if mode not in ENVIRONMENTS:
+            problems.append(f"TSUNAGU_ENV={mode!r} must be one of {', '.join(ENVIRONMENTS)}")
+
+        database_url = get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        database_url = _normalise_db_url(database_url)
+        if not database_url.startswith(("sqlite:", "postgresql")):
+            problems.append(
+                "TSUNAGU_DATABASE_URL must be a postgresql:// or sqlite:// URL, "
+                f"got scheme {urlsplit(database_url).scheme!r}"
+            )
+        migration_url = _normalise_db_url(get("MIGRATION_DATABASE_URL") or database_url)
+        if migration_url.split(":", 1)[0] != database_url.split(":", 1)[0]:
+            problems.append("TSUNAGU_MIGRATION_DATABASE_URL must point at the same kind of database")
+
+        redis_url = get("REDIS_URL")
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append(f"TSUNAGU_REDIS_URL must start with redis:// or rediss://, got {redis_url!r}")
+
+        secret_key = get("SECRET_KEY")
+        if secret_key is None:
+            if mode == "production":
+                problems.append(
+                    "TSUNAGU_SECRET_KEY is missing: set it to a random string of at least 32 characters "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+            secret_key = secrets.token_urlsafe(48)
+        elif len(secret_key) < 32 and mode == "production":
+            problems.append("TSUNAGU_SECRET_KEY must be at least 32 characters long")
+
+        base_domain = (get("BASE_DOMAIN", "localhost") or "localhost").lower()
+        if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?", base_domain):
+            problems.append(f"TSUNAGU_BASE_DOMAIN={base_domain!r} is not a host name")
+
+        if mode == "production" and database_url.startswith("sqlite"):
+            problems.append(
+                "TSUNAGU_DATABASE_URL is SQLite but TSUNAGU_ENV=production: production needs PostgreSQL "
+                "(set TSUNAGU_ENV=development for the embedded demo database)"
+            )
+
+        log_level = (get("LOG_LEVEL", "INFO") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            problems.append(f"TSUNAGU_LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+
+        beat_raw = get("BEAT_INTERVAL_SECONDS", "5") or "5"
+        try:
+            beat_interval = float(beat_raw)
+            if beat_interval <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"TSUNAGU_BEAT_INTERVAL_SECONDS={beat_raw!r} must be a positive number")
+            beat_interval = 5.0
+
+        settings = cls(
+            env=mode,
+            database_url=database_url,
+            migration_database_url=migration_url,
+            redis_url=redis_url,
+            secret_key=secret_key,
+            base_domain=base_domain,
+            tenants_dir=Path(get("TENANTS_DIR") or REPO_ROOT / "tenants"),
+            workflows_dir=Path(get("WORKFLOWS_DIR") or REPO_ROOT / "workflows"),
+            session_idle_minutes=get_int("SESSION_IDLE_MINUTES", 30),
+            session_absolute_hours=get_int("SESSION_ABSOLUTE_HOURS", 12),
+            max_upload_bytes=get_int("MAX_UPLOAD_BYTES", 2_000_000, minimum=1024),
+            beat_interval_seconds=beat_interval,
+            log_level=log_level,
+            celery_queue=get("CELERY_QUEUE", "tsunagu") or "tsunagu",
+            extra={k: v for k, v in env.items() if k.startswith("TSUNAGU_")},
+        )
+        if problems:
+            raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+        return settings
+
+
+def _normalise_db_url(url: str) -> str:
+    # Accept the common spellings and always use psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url

@@ -1,0 +1,1 @@
+"""Shared foundations: database base classes, tenant context, transactions, outbox, errors."""

@@ -1,0 +1,43 @@
+"""Row-level security DDL, used by migrations (PostgreSQL only).
+
+Policy: ``tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid`` for USING and WITH CHECK.
+With no tenant bound the setting is empty, the comparison is NULL, and no row is visible or writable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+POLICY_NAME = "tenant_isolation"
+TENANT_EXPR = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
+
+def enable_tenant_rls(op: Any, table: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+    op.execute(
+        f'CREATE POLICY {POLICY_NAME} ON "{table}" '
+        f"USING (tenant_id = {TENANT_EXPR}) WITH CHECK (tenant_id = {TENANT_EXPR})"
+    )
+
+
+def disable_tenant_rls(op: Any, table: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f'DROP POLICY IF EXISTS {POLICY_NAME} ON "{table}"')
+    op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
+
+
+def grant_app_role_sql(app_role: str) -> list[str]:
+    """Privileges of the application role: data manipulation only, never ownership or DDL."""
+    role = '"' + app_role.replace('"', '""') + '"'
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}",
+    ]

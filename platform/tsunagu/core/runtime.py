@@ -1,0 +1,29 @@
+"""The process-wide runtime: settings, database engine and session factory, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from ..config import Settings
+from .db import make_engine
+from .session import TenantSession, make_sessionmaker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[TenantSession]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Runtime:
+        from .. import models  # noqa: F401 - every mapper configured before first use
+
+        engine = make_engine(settings.database_url, pool_size=pool_size)
+        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Users, memberships, roles, API tokens (and, later, per-tenant single sign-on)."""

@@ -1,0 +1,70 @@
+"""API tokens: created once, stored as a SHA-256 hash, looked up by ``(tenant, hash)``."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ..core.db import utcnow
+from ..core.session import TenantSession
+from .models import ApiToken, User, parse_roles
+
+TOKEN_PREFIX = "tsu_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    record: ApiToken
+
+
+def create_token(session: TenantSession, user: User, roles: list[str], name: str = "") -> IssuedToken:
+    """Create a token for ``user`` in the session's tenant. The plain token exists only in the return value."""
+    tenant_id = session.require_tenant_id()
+    if user.tenant_id != tenant_id:
+        raise ValueError("the user belongs to another tenant")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(
+        tenant_id=tenant_id,
+        user_id=user.id,
+        name=name,
+        prefix=token[: len(TOKEN_PREFIX) + 6],
+        token_hash=hash_token(token),
+        roles=parse_roles(roles),
+    )
+    session.add(record)
+    session.flush()
+    return IssuedToken(token=token, record=record)
+
+
+@dataclass(frozen=True)
+class TokenPrincipal:
+    token_id: uuid.UUID
+    user_id: uuid.UUID
+    roles: frozenset[str]
+
+
+def authenticate_token(session: TenantSession, token: str) -> TokenPrincipal | None:
+    """The principal of a valid, unrevoked token of the session's tenant and an active user, or ``None``."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, (User.tenant_id == ApiToken.tenant_id) & (User.id == ApiToken.user_id))
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    record, user = row
+    if not user.active:
+        return None
+    record.last_used_at = utcnow()
+    return TokenPrincipal(token_id=record.id, user_id=user.id, roles=frozenset(record.roles))

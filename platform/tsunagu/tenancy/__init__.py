@@ -1,0 +1,1 @@
+"""Tenants (municipalities), their org units, presets in ``tenants/`` and tenant resolution."""

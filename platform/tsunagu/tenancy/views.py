@@ -1,0 +1,72 @@
+"""Tenant home page and the org-unit API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import g, jsonify, render_template, request
+from sqlalchemy import select
+
+from ..core.errors import NotFound, ValidationFailed
+from ..identity.models import Role
+from ..web.blueprints import api_bp, require_roles, tenant_bp
+from ..web.requests import db
+from .models import OrgUnit, Tenant
+from .services import get_org_unit
+
+
+def _org_unit_json(unit: OrgUnit) -> dict[str, Any]:
+    return {
+        "id": str(unit.id),
+        "code": unit.code,
+        "name": unit.name,
+        "kind": unit.kind,
+        "parent_id": str(unit.parent_id) if unit.parent_id else None,
+        "active": unit.active,
+    }
+
+
+def _parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("not found") from None
+
+
+@tenant_bp.get("/")
+def home() -> str:
+    tenant = db().get(Tenant, g.tenant.id)
+    units = db().execute(select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)).scalars()
+    return render_template("tenant_home.html", tenant=tenant, org_units=list(units))
+
+
+@api_bp.get("/org-units")
+@require_roles(*[r.value for r in Role])
+def list_org_units() -> Any:
+    units = db().execute(select(OrgUnit).order_by(OrgUnit.code)).scalars()
+    return jsonify([_org_unit_json(u) for u in units])
+
+
+@api_bp.get("/org-units/<unit_id>")
+@require_roles(*[r.value for r in Role])
+def show_org_unit(unit_id: str) -> Any:
+    unit = get_org_unit(db(), _parse_id(unit_id))
+    if unit is None:
+        raise NotFound("org unit not found")
+    return jsonify(_org_unit_json(unit))
+
+
+@api_bp.patch("/org-units/<unit_id>")
+@require_roles(Role.TENANT_ADMIN)
+def update_org_unit(unit_id: str) -> Any:
+    unit = get_org_unit(db(), _parse_id(unit_id))
+    if unit is None:
+        raise NotFound("org unit not found")
+    payload = request.get_json(silent=True) or {}
+    name = payload.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValidationFailed("invalid data", details={"name": ["1〜200文字で入力してください"]})
+    unit.name = name.strip()
+    db().flush()
+    return jsonify(_org_unit_json(unit))

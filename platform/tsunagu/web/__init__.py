@@ -1,0 +1,1 @@
+"""Web layer: request lifecycle, tenant resolution, error pages, base layout, security headers."""

@@ -1,0 +1,1 @@
+"""Test support: PostgreSQL databases and roles, factories."""
