@@ -30,7 +30,9 @@ def make_tenant(runtime: Runtime, slug: str | None = None, **fields: object) -> 
     return tenant
 
 
-def make_org_unit(runtime: Runtime, tenant: Tenant, code: str, name: str | None = None, kind: str = "ward") -> OrgUnit:
+def make_org_unit(
+    runtime: Runtime, tenant: Tenant, code: str, name: str | None = None, kind: str = "ward"
+) -> OrgUnit:
     with transaction(runtime.sessions, tenant.id) as session:
         unit = OrgUnit(tenant_id=tenant.id, code=code, name=name or code, kind=kind)
         session.add(unit)
@@ -52,12 +54,17 @@ def make_user(
 ) -> UserWithToken:
     roles = roles or ["consultant"]
     with transaction(runtime.sessions, tenant.id) as session:
-        user = User(tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト")
+        user = User(
+            tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト"
+        )
         session.add(user)
         session.flush()
         session.add(
             Membership(
-                tenant_id=tenant.id, user_id=user.id, org_unit_id=org_unit.id if org_unit else None, roles=roles
+                tenant_id=tenant.id,
+                user_id=user.id,
+                org_unit_id=org_unit.id if org_unit else None,
+                roles=roles,
             )
         )
         issued = create_token(session, user, roles)

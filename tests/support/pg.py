@@ -53,12 +53,18 @@ def create_database() -> TestDatabase:
     name = f"tsunagu_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         ensure_roles(conn)
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(OWNER_ROLE)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(OWNER_ROLE))
+        )
     with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
         # PostgreSQL 15 gives the public schema to pg_database_owner; make it explicit and keep others out.
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(name), sql.Identifier(APP_ROLE)))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(name), sql.Identifier(APP_ROLE)
+            )
+        )
     return TestDatabase(name=name, owner_url=_role_url(OWNER_ROLE, name), app_url=_role_url(APP_ROLE, name))
 
 

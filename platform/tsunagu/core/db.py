@@ -66,7 +66,7 @@ class TenantScoped:
     """
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr receives the class
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(
             Uuid,
             ForeignKey("tenant.id", ondelete="RESTRICT"),

@@ -51,9 +51,7 @@ def _set_rls_tenant(session: Session, _transaction: Any, connection: Connection)
     if not _is_postgres(connection):
         return
     tid = session.info.get("tenant_id")
-    connection.execute(
-        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tid) if tid else ""}
-    )
+    connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tid) if tid else ""})
 
 
 @event.listens_for(TenantSession, "do_orm_execute")

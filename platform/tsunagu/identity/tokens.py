@@ -13,7 +13,7 @@ from ..core.db import utcnow
 from ..core.session import TenantSession
 from .models import ApiToken, User, parse_roles
 
-TOKEN_PREFIX = "tsu_"
+TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public marker, not a secret
 
 
 def hash_token(token: str) -> str:

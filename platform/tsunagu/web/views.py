@@ -86,4 +86,6 @@ def _unexpected_error(exc: Exception) -> Any:
     import logging
 
     logging.getLogger("tsunagu.web").exception("unexpected error")
-    return _render_error(500, "internal_error", "予期しないエラーが発生しました / an unexpected error occurred")
+    return _render_error(
+        500, "internal_error", "予期しないエラーが発生しました / an unexpected error occurred"
+    )
