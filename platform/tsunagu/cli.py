@@ -85,10 +85,54 @@ def dev(host: str, port: int) -> None:
     run_dev(load_settings(), host, port)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker on TSUNAGU_CELERY_QUEUE (needs TSUNAGU_REDIS_URL); extra arguments go to Celery."""
+    settings = load_settings()
+    if not settings.uses_broker:
+        raise click.ClickException(
+            "TSUNAGU_REDIS_URL is not set: the worker needs Redis "
+            "(without Redis, `tsunagu dev` runs background work in-process)"
+        )
+    os.execvp(  # noqa: S606 - replaces this process with the Celery worker on purpose
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tsunagu.jobs",
+            "worker",
+            "-Q",
+            settings.celery_queue,
+            "--loglevel",
+            settings.log_level,
+            *celery_args,
+        ],
+    )
+
+
+@main.command()
+def beat() -> None:
+    """Run the periodic loop: relay the outbox, fire due BPMN timers (every TSUNAGU_BEAT_INTERVAL_SECONDS)."""
+    import logging
+
+    from .jobs.beat import run_beat
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_beat(settings)
+
+
 def _register() -> None:
+    from .engine.commands import workflows_group
     from .identity.commands import tokens_group
+    from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)
+    main.add_command(tenants_group)
+    main.add_command(workflows_group)
 
 
 _register()
