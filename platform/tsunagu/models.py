@@ -1,6 +1,17 @@
 """Imports every model module so that ``Base.metadata`` is complete (Alembic, tests, ``tenant_tables``)."""
 
+from .cases import models as cases_models
+from .core import outbox as outbox_models
+from .engine import models as engine_models
 from .identity import models as identity_models
+from .inbox import models as inbox_models
 from .tenancy import models as tenancy_models
 
-__all__ = ["identity_models", "tenancy_models"]
+__all__ = [
+    "cases_models",
+    "engine_models",
+    "identity_models",
+    "inbox_models",
+    "outbox_models",
+    "tenancy_models",
+]

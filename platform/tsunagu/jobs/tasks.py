@@ -1,0 +1,61 @@
+"""Celery tasks: thin wrappers that turn JSON arguments into one service call.
+
+The worker builds its :class:`~tsunagu.core.runtime.Runtime` on the first task, in the process that runs
+tasks (after a prefork pool has forked), and keeps it for the life of that process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+
+from ..core.outbox import PROCESS_TASK, load_handlers, process_message
+from ..core.runtime import Runtime
+from . import app, settings_from_env
+
+log = logging.getLogger("tsunagu.jobs")
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def worker_runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            load_handlers()
+            _runtime = Runtime.from_settings(settings_from_env())
+        return _runtime
+
+
+def _drop_runtime(**_: Any) -> None:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.dispose()
+            _runtime = None
+
+
+@worker_process_init.connect
+def _forget_parent_runtime(**_: Any) -> None:
+    # A forked pool child must not use (or close) its parent's database connections.
+    global _runtime
+    if _runtime is not None:
+        _runtime.engine.dispose(close=False)
+        _runtime = None
+
+
+worker_process_shutdown.connect(_drop_runtime, weak=False)
+worker_shutdown.connect(_drop_runtime, weak=False)
+
+
+@app.task(name=PROCESS_TASK, ignore_result=True)
+def process_outbox_message(tenant_id: str, message_id: str) -> str:
+    """Deliver one outbox message; idempotent, so a redelivered task has no second effect."""
+    outcome = process_message(worker_runtime(), uuid.UUID(tenant_id), uuid.UUID(message_id))
+    log.info("outbox message %s of tenant %s: %s", message_id, tenant_id, outcome.value)
+    return outcome.value

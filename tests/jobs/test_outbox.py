@@ -1,0 +1,303 @@
+"""The outbox on PostgreSQL: sent only after commit, relayed once across racing relays, effect exactly once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.factories import make_tenant
+from tests.jobs.conftest import receipt_count, wait_for
+from tsunagu.core.context import NoTenantBound
+from tsunagu.core.db import utcnow
+from tsunagu.core.outbox import (
+    MAX_ATTEMPTS,
+    PING_TOPIC,
+    PROCESS_TASK,
+    JobReceipt,
+    OutboxMessage,
+    Outcome,
+    enqueue,
+    handler,
+    pending_messages,
+    process_message,
+    relay_pending,
+)
+from tsunagu.core.runtime import Runtime
+from tsunagu.core.session import transaction
+from tsunagu.jobs import publisher_for
+
+
+class Rollback(Exception):
+    pass
+
+
+def enqueue_ping(runtime: Runtime, tenant_id: uuid.UUID, **kwargs: object) -> uuid.UUID:
+    with transaction(runtime.sessions, tenant_id) as session:
+        message = enqueue(session, PING_TOPIC, {"note": "ping"}, **kwargs)  # type: ignore[arg-type]
+    return message.id
+
+
+def load(runtime: Runtime, tenant_id: uuid.UUID, message_id: uuid.UUID) -> OutboxMessage | None:
+    with transaction(runtime.sessions, tenant_id) as session:
+        return session.get(OutboxMessage, (tenant_id, message_id))
+
+
+def test_enqueue_needs_a_tenant_bound_session(runtime: Runtime) -> None:
+    with pytest.raises(NoTenantBound), transaction(runtime.sessions, None) as session:
+        enqueue(session, PING_TOPIC, {})
+
+
+def test_enqueue_refuses_payloads_that_are_not_small_json(runtime: Runtime) -> None:
+    tenant = make_tenant(runtime)
+    with transaction(runtime.sessions, tenant.id) as session:
+        with pytest.raises(TypeError):
+            enqueue(session, PING_TOPIC, {"when": object()})
+        with pytest.raises(ValueError, match="send IDs"):
+            enqueue(session, PING_TOPIC, {"blob": "x" * 10_000})
+
+
+def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
+    broker_runtime: Runtime, celery_worker: Path
+) -> None:
+    tenant = make_tenant(broker_runtime)
+    rolled_back: list[uuid.UUID] = []
+    with pytest.raises(Rollback), transaction(broker_runtime.sessions, tenant.id) as session:
+        rolled_back.append(enqueue(session, PING_TOPIC, {}).id)
+        session.flush()
+        raise Rollback
+
+    assert pending_messages(broker_runtime) == []
+    assert relay_pending(broker_runtime) == 0
+    # The worker runs its queue in order: once a later committed job is done, the rolled-back one had its chance.
+    sentinel = enqueue_ping(broker_runtime, tenant.id)
+    assert relay_pending(broker_runtime) == 1
+    wait_for(lambda: receipt_count(broker_runtime, tenant.id, sentinel) == 1, "the sentinel job")
+    assert receipt_count(broker_runtime, tenant.id) == 1
+    assert load(broker_runtime, tenant.id, rolled_back[0]) is None
+
+
+def test_a_committed_job_runs_exactly_once_on_the_worker(
+    broker_runtime: Runtime, celery_worker: Path
+) -> None:
+    tenant = make_tenant(broker_runtime)
+    message_id = enqueue_ping(broker_runtime, tenant.id)
+    assert load(broker_runtime, tenant.id, message_id).dispatched_at is None  # type: ignore[union-attr]
+
+    assert relay_pending(broker_runtime) == 1
+    wait_for(lambda: receipt_count(broker_runtime, tenant.id, message_id) == 1, "the job's receipt")
+
+    message = load(broker_runtime, tenant.id, message_id)  # the receipt committed with processed_at
+    assert message is not None and message.processed_at is not None
+    assert message.dispatch_count == 1
+    assert message.dispatched_at is not None and message.dispatched_at <= message.processed_at
+    assert message.last_error is None
+    assert relay_pending(broker_runtime) == 0  # processed messages are never sent again
+    assert receipt_count(broker_runtime, tenant.id) == 1
+
+
+def test_two_relays_racing_dispatch_each_message_once(broker_runtime: Runtime, celery_worker: Path) -> None:
+    tenants = [make_tenant(broker_runtime), make_tenant(broker_runtime)]
+    messages = [(t.id, enqueue_ping(broker_runtime, t.id)) for t in tenants for _ in range(10)]
+
+    relays = [Runtime.from_settings(broker_runtime.settings), Runtime.from_settings(broker_runtime.settings)]
+    start = threading.Barrier(len(relays))
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def relay(rt: Runtime) -> None:
+        try:
+            start.wait(timeout=10)
+            counts.append(relay_pending(rt, limit=100))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=relay, args=(rt,)) for rt in relays]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        for rt in relays:
+            rt.dispose()
+
+    assert errors == []
+    assert len(counts) == 2 and sum(counts) == len(messages)
+    wait_for(
+        lambda: sum(receipt_count(broker_runtime, t.id) for t in tenants) == len(messages), "every receipt"
+    )
+    for tenant_id, message_id in messages:
+        assert receipt_count(broker_runtime, tenant_id, message_id) == 1
+        message = load(broker_runtime, tenant_id, message_id)
+        assert message is not None and message.dispatch_count == 1 and message.processed_at is not None
+
+
+def test_a_message_delivered_twice_has_its_effect_once(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    message_id = enqueue_ping(inline_runtime, tenant.id)
+
+    assert process_message(inline_runtime, tenant.id, message_id) is Outcome.PROCESSED
+    assert process_message(inline_runtime, tenant.id, message_id) is Outcome.DUPLICATE
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+
+
+def test_two_simultaneous_deliveries_have_the_effect_once(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    message_id = enqueue_ping(inline_runtime, tenant.id)
+    start = threading.Barrier(2)
+    outcomes: list[Outcome] = []
+
+    def deliver() -> None:
+        start.wait(timeout=10)
+        outcomes.append(process_message(inline_runtime, tenant.id, message_id))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == [Outcome.DUPLICATE, Outcome.PROCESSED]
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+
+
+def test_a_redelivered_celery_task_has_its_effect_once(broker_runtime: Runtime, celery_worker: Path) -> None:
+    settings = broker_runtime.settings
+    tenant = make_tenant(broker_runtime)
+    message_id = enqueue_ping(broker_runtime, tenant.id)
+    assert relay_pending(broker_runtime) == 1
+    # The broker hands the same task out a second time (e.g. after a visibility timeout).
+    publisher_for(settings).send_task(
+        PROCESS_TASK, args=[str(tenant.id), str(message_id)], queue=settings.celery_queue
+    )
+    sentinel = enqueue_ping(broker_runtime, tenant.id)
+    assert relay_pending(broker_runtime) == 1
+    wait_for(lambda: receipt_count(broker_runtime, tenant.id, sentinel) == 1, "the sentinel job")
+
+    assert receipt_count(broker_runtime, tenant.id, message_id) == 1
+    assert f"{message_id} of tenant {tenant.id}: duplicate" in celery_worker.read_text()
+
+
+_flaky_failures: dict[str, int] = {}
+
+
+@handler("test.flaky")
+def _flaky(session: object, message: OutboxMessage) -> None:
+    remaining = _flaky_failures.get(str(message.id), 0)
+    if remaining:
+        _flaky_failures[str(message.id)] = remaining - 1
+        raise RuntimeError("the service is down")
+    _ping_receipt(session, message)
+
+
+def _ping_receipt(session: object, message: OutboxMessage) -> None:
+    session.add(  # type: ignore[attr-defined]
+        JobReceipt(tenant_id=message.tenant_id, message_id=message.id, topic=message.topic)
+    )
+
+
+def _make_due_now(runtime: Runtime, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    with transaction(runtime.sessions, tenant_id) as session:
+        message = session.get(OutboxMessage, (tenant_id, message_id))
+        assert message is not None
+        message.available_at = utcnow() - timedelta(seconds=1)
+
+
+def test_a_failing_handler_is_rolled_back_and_retried_later(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    with transaction(inline_runtime.sessions, tenant.id) as session:
+        message_id = enqueue(session, "test.flaky", {}).id
+    _flaky_failures[str(message_id)] = 1
+
+    assert relay_pending(inline_runtime) == 1
+    failed = load(inline_runtime, tenant.id, message_id)
+    assert failed is not None and failed.processed_at is None and failed.dispatched_at is None
+    assert failed.last_error == "RuntimeError: the service is down"
+    assert failed.available_at > utcnow()  # backs off instead of hammering the service
+    assert relay_pending(inline_runtime) == 0
+    assert receipt_count(inline_runtime, tenant.id) == 0
+
+    _make_due_now(inline_runtime, tenant.id, message_id)
+    assert relay_pending(inline_runtime) == 1
+    done = load(inline_runtime, tenant.id, message_id)
+    assert done is not None and done.processed_at is not None and done.last_error is None
+    assert done.dispatch_count == 2
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+
+
+def test_a_message_that_keeps_failing_is_given_up_after_max_attempts(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    with transaction(inline_runtime.sessions, tenant.id) as session:
+        message_id = enqueue(session, "test.unknown-topic", {}).id
+    for _ in range(MAX_ATTEMPTS):
+        _make_due_now(inline_runtime, tenant.id, message_id)
+        assert relay_pending(inline_runtime) == 1
+    _make_due_now(inline_runtime, tenant.id, message_id)
+    assert relay_pending(inline_runtime) == 0
+
+    dead = load(inline_runtime, tenant.id, message_id)
+    assert dead is not None and dead.processed_at is None and dead.dispatch_count == MAX_ATTEMPTS
+    assert (
+        dead.last_error is not None and "no outbox handler for topic 'test.unknown-topic'" in dead.last_error
+    )
+
+
+def test_a_delayed_message_is_not_relayed_before_it_is_due(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    message_id = enqueue_ping(inline_runtime, tenant.id, delay=timedelta(hours=1))
+    assert relay_pending(inline_runtime) == 0
+    _make_due_now(inline_runtime, tenant.id, message_id)
+    assert relay_pending(inline_runtime) == 1
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+
+
+def test_a_message_the_broker_lost_is_sent_again_once_stale(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    message_id = enqueue_ping(inline_runtime, tenant.id)
+    with transaction(inline_runtime.sessions, tenant.id) as session:
+        message = session.get(OutboxMessage, (tenant.id, message_id))
+        assert message is not None
+        message.dispatched_at = utcnow() - timedelta(hours=1)
+        message.dispatch_count = 1
+    assert relay_pending(inline_runtime) == 1
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+    assert load(inline_runtime, tenant.id, message_id).dispatch_count == 2  # type: ignore[union-attr]
+
+
+def test_outbox_rows_of_one_tenant_are_invisible_to_another(runtime: Runtime) -> None:
+    alpha, beta = make_tenant(runtime), make_tenant(runtime)
+    alpha_message = enqueue_ping(runtime, alpha.id)
+    enqueue_ping(runtime, beta.id)
+
+    with transaction(runtime.sessions, beta.id) as session:
+        assert session.get(OutboxMessage, (alpha.id, alpha_message)) is None
+        # Row-level security, below the ORM's own filter: raw SQL sees only the bound tenant's rows.
+        tenants = session.execute(text("SELECT DISTINCT tenant_id FROM outbox_message")).scalars().all()
+        assert [uuid.UUID(str(t)) for t in tenants] == [beta.id]
+    with runtime.engine.connect() as conn:  # no tenant bound: nothing at all
+        assert conn.execute(text("SELECT count(*) FROM outbox_message")).scalar_one() == 0
+    with transaction(runtime.sessions, beta.id) as session:
+        assert session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1
+
+
+def test_the_cross_tenant_path_returns_ids_only_and_is_not_public(runtime: Runtime) -> None:
+    alpha, beta = make_tenant(runtime), make_tenant(runtime)
+    expected = {(alpha.id, enqueue_ping(runtime, alpha.id)), (beta.id, enqueue_ping(runtime, beta.id))}
+    assert set(pending_messages(runtime)) == expected
+
+    with runtime.engine.connect() as conn:
+        result = conn.execute(text("SELECT * FROM tsunagu_outbox_pending(10, 900, 8)"))
+        assert list(result.keys()) == ["tenant_id", "id"]
+        definer, config, acl = conn.execute(
+            text(
+                "SELECT prosecdef, proconfig, proacl::text FROM pg_proc WHERE proname = 'tsunagu_outbox_pending'"
+            )
+        ).one()
+    assert definer is True
+    assert any(c.startswith("search_path=") for c in config)
+    assert "{=" not in acl and ",=" not in acl  # no EXECUTE for PUBLIC
