@@ -42,8 +42,10 @@ def _check_encoding(data: bytes, filename: str) -> None:
         if data.startswith(bom):
             if name != "utf-8":
                 raise _fail(
-                    filename, f"文字コード {name} には対応していません。UTF-8 で保存してください / "
-                    f"encoding {name} is not supported; save the file as UTF-8", 1,
+                    filename,
+                    f"文字コード {name} には対応していません。UTF-8 で保存してください / "
+                    f"encoding {name} is not supported; save the file as UTF-8",
+                    1,
                 )
             break
     if b"\x00" in data:
@@ -53,14 +55,17 @@ def _check_encoding(data: bytes, filename: str) -> None:
         declared = match.group(1).decode("ascii").lower()
         if declared not in _ACCEPTED_ENCODINGS:
             raise _fail(
-                filename, f"宣言された文字コード {declared} には対応していません。UTF-8 にしてください / "
-                f"declared encoding '{declared}' is not supported; use UTF-8", 1,
+                filename,
+                f"宣言された文字コード {declared} には対応していません。UTF-8 にしてください / "
+                f"declared encoding '{declared}' is not supported; use UTF-8",
+                1,
             )
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(
-            filename, "UTF-8 として読めないバイトがあります / file is not valid UTF-8",
+            filename,
+            "UTF-8 として読めないバイトがあります / file is not valid UTF-8",
             _line_of(data, exc.start),
         ) from None
 

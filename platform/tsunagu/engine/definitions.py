@@ -1,0 +1,138 @@
+"""Deployments: the library in ``workflows/`` and tenant uploads, versioned per tenant, parsed once per process."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..core.errors import NotFound
+from ..core.session import TenantSession
+from .errors import DefinitionError
+from .models import Deployment
+
+DEFINITION_SUFFIXES = (".bpmn", ".dmn", ".form")
+
+
+def read_library(root: Path) -> dict[str, str]:
+    """Every definition file under ``root`` as ``{"casework/casework.bpmn": text}``."""
+    files: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in DEFINITION_SUFFIXES:
+            files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+@dataclass(frozen=True)
+class LoadedDeployment:
+    """A parsed deployment: Spiff specs per process id and the forms by key."""
+
+    id: uuid.UUID
+    version: int
+    bundle: Any  # tsunagu.engine.spiff.ParsedBundle
+    forms: dict[str, dict[str, Any]]
+
+
+_cache: OrderedDict[tuple[uuid.UUID, uuid.UUID], LoadedDeployment] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def _forms_of(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    import json
+
+    forms: dict[str, dict[str, Any]] = {}
+    for name, text in files.items():
+        if name.endswith(".form"):
+            forms[Path(name).stem] = json.loads(text)
+    return forms
+
+
+def parse_files(files: dict[str, str]) -> Any:
+    from .spiff import load_definitions
+
+    return load_definitions(
+        {name: text.encode("utf-8") for name, text in files.items() if not name.endswith(".form")}
+    )
+
+
+def load_deployment(session: TenantSession, deployment_id: uuid.UUID) -> LoadedDeployment:
+    tenant_id = session.require_tenant_id()
+    key = (tenant_id, deployment_id)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    row = session.get(Deployment, (tenant_id, deployment_id))
+    if row is None:
+        raise NotFound("deployment not found")
+    loaded = LoadedDeployment(
+        id=row.id, version=row.version, bundle=parse_files(row.files), forms=_forms_of(row.files)
+    )
+    with _cache_lock:
+        _cache[key] = loaded
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return loaded
+
+
+def latest_deployment_for(session: TenantSession, process_id: str) -> Deployment | None:
+    rows = session.execute(select(Deployment).order_by(Deployment.version.desc())).scalars()
+    for row in rows:
+        if process_id in row.process_ids:
+            return row
+    return None
+
+
+def deploy(
+    session: TenantSession,
+    files: dict[str, str],
+    *,
+    source: str,
+    note: str = "",
+    created_by: uuid.UUID | None = None,
+    base_files: dict[str, str] | None = None,
+) -> Deployment:
+    """Validate and store a new version. Invalid bundles raise :class:`DefinitionError` and store nothing.
+
+    ``base_files`` are the files of the previous version the upload does not replace (an upload of one
+    BPMN file keeps the other definitions and the forms of the latest deployment).
+    """
+    from .validation import validate_bundle
+
+    all_files = dict(base_files or {})
+    all_files.update(files)
+    problems = validate_bundle({k: v.encode("utf-8") for k, v in all_files.items()})
+    if problems:
+        raise DefinitionError(problems)
+    bundle = parse_files(all_files)
+    tenant_id = session.require_tenant_id()
+    current = session.execute(select(func.max(Deployment.version))).scalar_one_or_none() or 0
+    row = Deployment(
+        tenant_id=tenant_id,
+        version=current + 1,
+        source=source,
+        files=all_files,
+        process_ids=sorted(bundle.specs),
+        note=note,
+        created_by=created_by,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def ensure_library_deployed(session: TenantSession, library_root: Path) -> Deployment:
+    """A tenant starts from the standard library: deploy it as version 1 the first time it is needed."""
+    existing = session.execute(
+        select(Deployment).order_by(Deployment.version.desc()).limit(1)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    return deploy(session, read_library(library_root), source="library", note="standard library")
