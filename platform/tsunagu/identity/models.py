@@ -43,6 +43,19 @@ ROLE_LABELS_JA: dict[str, str] = {
 ALL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
 
 
+_ROLE_BY_LABEL: dict[str, str] = {label: role for role, label in ROLE_LABELS_JA.items()}
+
+
+def role_for_lane(lane: str | None) -> str | None:
+    """A BPMN lane names a role by its key (``consultant``) or its Japanese label (``相談支援員``)."""
+    if not lane:
+        return None
+    name = lane.strip()
+    if name in ALL_ROLES:
+        return name
+    return _ROLE_BY_LABEL.get(name)
+
+
 def parse_roles(raw: str | list[str]) -> list[str]:
     """``"consultant,auditor"`` → ``["auditor", "consultant"]``; unknown names raise ``ValueError``."""
     items = raw.split(",") if isinstance(raw, str) else list(raw)

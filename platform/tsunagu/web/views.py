@@ -15,7 +15,11 @@ from .requests import runtime, wants_json
 
 def register_views(app: Flask) -> None:
     # Importing a module's views attaches its routes to the shared blueprints.
+    from ..cases import views as _cases_views  # noqa: F401
+    from ..engine import views as _engine_views  # noqa: F401
+    from ..inbox import views as _inbox_views  # noqa: F401
     from ..tenancy import views as _tenancy_views  # noqa: F401
+    from . import openapi as _openapi  # noqa: F401
     from .blueprints import api_bp, tenant_bp
 
     if not any(child is api_bp for child, _ in tenant_bp._blueprints):

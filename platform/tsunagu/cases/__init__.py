@@ -1,0 +1,1 @@
+"""Cases (相談ケース): the person, the case, its history."""

@@ -1,0 +1,76 @@
+"""Person, Case and CaseEvent (the case's history)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKeyConstraint, Index, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
+
+
+class Person(TenantScoped, Base):
+    """相談者 — the person seeking support."""
+
+    __tablename__ = "person"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    name_kana: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Case(TenantScoped, Base):
+    """相談ケース — one consultation from intake to closure."""
+
+    __tablename__ = "support_case"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "person_id"], ["person.tenant_id", "person.id"], ondelete="RESTRICT"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "org_unit_id"], ["org_unit.tenant_id", "org_unit.id"], ondelete="RESTRICT"
+        ),
+        Index(None, "tenant_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    org_unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    referral: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    stage: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    outcome: Mapped[str] = mapped_column(String(50), default="")
+    process_instance_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CaseEvent(TenantScoped, Base):
+    """One entry of a case's history: who did what, when."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "case_id"], ["support_case.tenant_id", "support_case.id"], ondelete="CASCADE"
+        ),
+        Index(None, "tenant_id", "case_id", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(
+        String(32)
+    )  # started | task_completed | timer_fired | message | incident
+    element: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(String(300), default="")
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

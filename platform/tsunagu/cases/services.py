@@ -1,0 +1,236 @@
+"""Starting cases and reading them. Views call these; these call the engine."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from ..core.db import utcnow
+from ..core.errors import NotFound, ValidationFailed
+from ..core.session import TenantSession
+from ..engine import runner
+from ..engine.definitions import ensure_library_deployed, latest_deployment_for, load_deployment
+from ..engine.models import ProcessInstance
+from ..tenancy.models import OrgUnit, Tenant
+from .models import Case, CaseEvent, Person
+
+DEFAULT_MEETING_PROCESS = "meeting_hybrid"
+DEFAULT_MONITORING_INTERVAL = "P1M"
+
+
+@dataclass(frozen=True)
+class PersonInput:
+    name: str
+    name_kana: str
+    birth_date: date | None
+
+
+def parse_person(raw: Any) -> PersonInput:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed("person is required", details={"person": ["必須項目です"]})
+    name = raw.get("name")
+    kana = raw.get("name_kana")
+    if not isinstance(name, str) or not name.strip():
+        errors["person.name"] = ["必須項目です"]
+    if not isinstance(kana, str) or not kana.strip():
+        errors["person.name_kana"] = ["必須項目です"]
+    birth: date | None = None
+    if raw.get("birth_date"):
+        try:
+            birth = date.fromisoformat(str(raw["birth_date"]))
+        except ValueError:
+            errors["person.birth_date"] = ["日付の形式が正しくありません（YYYY-MM-DD）"]
+    if errors:
+        raise ValidationFailed("入力内容に誤りがあります / the data does not fit", details=errors)
+    return PersonInput(name=str(name).strip(), name_kana=str(kana).strip(), birth_date=birth)
+
+
+def workflow_settings(tenant: Tenant) -> dict[str, Any]:
+    settings = tenant.settings or {}
+    wf = dict(settings.get("workflow") or {})
+    wf.setdefault("meeting_process", DEFAULT_MEETING_PROCESS)
+    wf.setdefault("monitoring_interval", DEFAULT_MONITORING_INTERVAL)
+    return wf
+
+
+def record_event(
+    session: TenantSession,
+    case_id: uuid.UUID,
+    kind: str,
+    *,
+    element: str = "",
+    title: str = "",
+    actor_id: uuid.UUID | None = None,
+    task_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> CaseEvent:
+    event = CaseEvent(
+        tenant_id=session.require_tenant_id(),
+        case_id=case_id,
+        kind=kind,
+        element=element,
+        title=title,
+        actor_id=actor_id,
+        task_id=task_id,
+        details=details or {},
+        at=utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def task_context(session: TenantSession, case: Case) -> runner.TaskContext:
+    person = session.get(Person, (case.tenant_id, case.person_id))
+    return runner.TaskContext(
+        case_id=case.id,
+        org_unit_id=case.org_unit_id,
+        person_name=person.name if person else "",
+        person_kana=person.name_kana if person else "",
+    )
+
+
+def apply_result(session: TenantSession, case: Case, result: runner.CommandResult) -> None:
+    """Bring the case's stage and status in line with its workflow, and queue the side effects."""
+    from ..core.outbox import enqueue
+
+    case.stage = runner.current_stage(result.workflow)
+    if result.workflow.is_completed() and case.status == "open":
+        case.status = "closed"
+        case.closed_at = utcnow()
+        case.outcome = str(
+            result.workflow.data.get("outcome") or result.workflow.data.get("evaluation_outcome") or ""
+        )
+        record_event(session, case.id, "closed", title="終了", details={"outcome": case.outcome})
+    for effect in result.side_effects:
+        enqueue(
+            session,
+            "engine.service_task",
+            {"case_id": str(case.id), "process_instance_id": str(result.instance.id), **effect},
+        )
+
+
+def start_case(
+    session: TenantSession,
+    tenant: Tenant,
+    library_root: Any,
+    person_input: PersonInput,
+    *,
+    org_unit_code: str | None = None,
+    referral: dict[str, Any] | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> Case:
+    """相談受付 — open a case and start the tenant's casework process on its latest deployment."""
+    tenant_id = session.require_tenant_id()
+    org_unit_id = None
+    if org_unit_code:
+        unit = session.execute(
+            select(OrgUnit).where(OrgUnit.code == org_unit_code, OrgUnit.active.is_(True))
+        ).scalar_one_or_none()
+        if unit is None:
+            raise ValidationFailed("unknown org unit", details={"org_unit": ["存在しない組織です"]})
+        org_unit_id = unit.id
+    ensure_library_deployed(session, library_root)
+    row = latest_deployment_for(session, "casework")
+    if row is None:
+        raise NotFound("no deployment holds the casework process")
+    deployment = load_deployment(session, row.id)
+    person = Person(
+        tenant_id=tenant_id,
+        name=person_input.name,
+        name_kana=person_input.name_kana,
+        birth_date=person_input.birth_date,
+    )
+    session.add(person)
+    session.flush()
+    case = Case(
+        tenant_id=tenant_id,
+        person_id=person.id,
+        org_unit_id=org_unit_id,
+        referral=referral,
+        created_by=actor_id,
+    )
+    session.add(case)
+    session.flush()
+    wf = workflow_settings(tenant)
+    data = {
+        "case_id": str(case.id),
+        "tenant_slug": tenant.slug,
+        "org_unit": org_unit_code or "",
+        "monitoring_interval": wf["monitoring_interval"],
+        "referral": referral,
+        "person": {
+            "name": person.name,
+            "name_kana": person.name_kana,
+            "birth_date": person.birth_date.isoformat() if person.birth_date else None,
+        },
+    }
+    result = runner.start_instance(
+        session, deployment, "casework", wf["meeting_process"], data, task_context(session, case)
+    )
+    case.process_instance_id = result.instance.id
+    record_event(
+        session,
+        case.id,
+        "started",
+        title="相談受付" if not referral else "相談受付（他機関からのつなぎ）",
+        actor_id=actor_id,
+        details={"deployment_version": deployment.version, "referral": bool(referral)},
+    )
+    apply_result(session, case, result)
+    session.flush()
+    return case
+
+
+def get_case(session: TenantSession, case_id: uuid.UUID) -> Case:
+    case = session.get(Case, (session.require_tenant_id(), case_id))
+    if case is None:
+        raise NotFound("ケースが見つかりません / case not found")
+    return case
+
+
+def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
+    from ..engine.models import Deployment
+
+    instance = (
+        session.get(ProcessInstance, (case.tenant_id, case.process_instance_id))
+        if case.process_instance_id
+        else None
+    )
+    version = None
+    if instance is not None:
+        dep = session.get(Deployment, (case.tenant_id, instance.deployment_id))
+        version = dep.version if dep else None
+    person = session.get(Person, (case.tenant_id, case.person_id))
+    events = session.execute(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+    ).scalars()
+    return {
+        "id": str(case.id),
+        "stage": case.stage,
+        "status": case.status,
+        "outcome": case.outcome,
+        "process_instance_id": str(case.process_instance_id) if case.process_instance_id else None,
+        "process_version": version,
+        "person": {
+            "name": person.name if person else "",
+            "name_kana": person.name_kana if person else "",
+            "birth_date": person.birth_date.isoformat() if person and person.birth_date else None,
+        },
+        "history": [
+            {
+                "kind": e.kind,
+                "element": e.element,
+                "title": e.title,
+                "actor_id": str(e.actor_id) if e.actor_id else None,
+                "task_id": str(e.task_id) if e.task_id else None,
+                "at": e.at.isoformat(),
+                "details": e.details,
+            }
+            for e in events
+        ],
+    }

@@ -1,0 +1,79 @@
+"""JSON API for cases."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+
+from ..core.errors import NotFound, ValidationFailed
+from ..identity.models import Role
+from ..tenancy.models import Tenant
+from ..web.blueprints import api_bp, require_roles
+from ..web.requests import db
+from . import services
+
+_WRITERS = (Role.TENANT_ADMIN, Role.CONSULTANT, Role.MUNICIPAL_STAFF)
+_READERS = (*_WRITERS, Role.MEETING_SECRETARIAT, Role.AUDITOR, Role.PROVIDER)
+
+
+def parse_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("not found") from None
+
+
+@api_bp.post("/cases")
+@require_roles(*_WRITERS)
+def create_case() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed("a JSON object is required", details={"body": ["JSON オブジェクトが必要です"]})
+    person = services.parse_person(body.get("person"))
+    referral = body.get("referral")
+    if referral is not None and not isinstance(referral, dict):
+        raise ValidationFailed("referral must be an object", details={"referral": ["形式が正しくありません"]})
+    org_unit = body.get("org_unit")
+    if org_unit is not None and not isinstance(org_unit, str):
+        raise ValidationFailed("org_unit must be a code", details={"org_unit": ["形式が正しくありません"]})
+    session = db()
+    tenant = session.get(Tenant, g.tenant.id)
+    assert tenant is not None
+    case = services.start_case(
+        session,
+        tenant,
+        current_app.extensions["tsunagu"].settings.workflows_dir,
+        person,
+        org_unit_code=org_unit,
+        referral=referral,
+        actor_id=g.principal.user_id,
+    )
+    return jsonify(
+        {"id": str(case.id), "process_instance_id": str(case.process_instance_id), "stage": case.stage}
+    ), 201
+
+
+@api_bp.get("/cases/<case_id>")
+@require_roles(*_READERS)
+def show_case(case_id: str) -> Any:
+    session = db()
+    case = services.get_case(session, parse_uuid(case_id))
+    return jsonify(services.case_detail(session, case))
+
+
+@api_bp.post("/cases/<case_id>/messages")
+@require_roles(Role.TENANT_ADMIN, Role.MEETING_SECRETARIAT, Role.MUNICIPAL_STAFF, Role.CONSULTANT)
+def post_message(case_id: str) -> Any:
+    from ..engine.messages import MESSAGE_NAMES, deliver_to_case
+
+    body = request.get_json(silent=True) or {}
+    name = body.get("name")
+    payload = body.get("payload") or {}
+    if name not in MESSAGE_NAMES or not isinstance(payload, dict):
+        raise ValidationFailed("unknown message", details={"name": [f"one of {', '.join(MESSAGE_NAMES)}"]})
+    session = db()
+    deliver_to_case(session, parse_uuid(case_id), name, payload, actor_id=g.principal.user_id)
+    case = services.get_case(session, parse_uuid(case_id))
+    return jsonify({"id": str(case.id), "stage": case.stage, "status": case.status})

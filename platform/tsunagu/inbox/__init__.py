@@ -1,0 +1,1 @@
+"""The inbox: the HumanTask projection, queries, claim / assign / complete."""

@@ -1,0 +1,225 @@
+"""Inbox queries and task commands (claim, complete). Listing never deserializes a workflow."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..core.db import utcnow
+from ..core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..core.session import TenantSession
+from ..identity.models import Membership, Role
+from .models import HumanTask
+
+SCOPES = ("mine", "role", "all")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a signed-in user or an API token's user, with roles and org units in this tenant."""
+
+    user_id: uuid.UUID
+    roles: frozenset[str]
+    org_unit_ids: frozenset[uuid.UUID]
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.TENANT_ADMIN in self.roles
+
+
+def actor_for(session: TenantSession, user_id: uuid.UUID, roles: frozenset[str]) -> Actor:
+    units = session.execute(
+        select(Membership.org_unit_id).where(
+            Membership.user_id == user_id, Membership.org_unit_id.is_not(None)
+        )
+    ).scalars()
+    return Actor(user_id=user_id, roles=roles, org_unit_ids=frozenset(u for u in units if u is not None))
+
+
+def _visible(actor: Actor) -> Any:
+    """Rows an actor may see at all: admins and auditors see the tenant; others their roles in their units."""
+    if actor.is_admin or Role.AUDITOR in actor.roles:
+        return None
+    role_match = HumanTask.role.in_(sorted(actor.roles))
+    if actor.org_unit_ids:
+        unit_match = or_(
+            HumanTask.org_unit_id.in_(sorted(actor.org_unit_ids)), HumanTask.org_unit_id.is_(None)
+        )
+        role_match = role_match & unit_match
+    return or_(HumanTask.assignee_id == actor.user_id, role_match)
+
+
+def task_query(actor: Actor, scope: str = "mine", state: str = "ready") -> Select[tuple[HumanTask]]:
+    if scope not in SCOPES:
+        raise ValidationFailed("unknown scope", details={"scope": [f"one of {', '.join(SCOPES)}"]})
+    stmt = select(HumanTask).where(HumanTask.state == state)
+    if scope == "mine":
+        stmt = stmt.where(HumanTask.assignee_id == actor.user_id)
+    elif scope == "role":
+        stmt = stmt.where(HumanTask.assignee_id.is_(None), HumanTask.role.in_(sorted(actor.roles)))
+        if actor.org_unit_ids:
+            stmt = stmt.where(
+                or_(HumanTask.org_unit_id.in_(sorted(actor.org_unit_ids)), HumanTask.org_unit_id.is_(None))
+            )
+    visible = _visible(actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return stmt.order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id)
+
+
+def list_tasks(
+    session: TenantSession,
+    actor: Actor,
+    scope: str = "mine",
+    state: str = "ready",
+    limit: int = 100,
+    offset: int = 0,
+) -> list[HumanTask]:
+    stmt = task_query(actor, scope, state).limit(limit).offset(offset)
+    return list(session.execute(stmt).scalars())
+
+
+def get_task(
+    session: TenantSession, actor: Actor, task_id: uuid.UUID, *, for_update: bool = False
+) -> HumanTask:
+    stmt = select(HumanTask).where(HumanTask.id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = session.execute(stmt).scalar_one_or_none()
+    if task is None:
+        raise NotFound("タスクが見つかりません / task not found")
+    visible = _visible(actor)
+    if visible is not None and not (
+        task.assignee_id == actor.user_id
+        or (
+            task.role in actor.roles
+            and (not actor.org_unit_ids or task.org_unit_id in actor.org_unit_ids or task.org_unit_id is None)
+        )
+    ):
+        raise NotFound("タスクが見つかりません / task not found")
+    return task
+
+
+def _check_may_act(task: HumanTask, actor: Actor) -> None:
+    if Role.AUDITOR in actor.roles and not (actor.roles - {Role.AUDITOR}):
+        raise Forbidden("監査担当は閲覧のみです / auditors can only read")
+    if not (actor.is_admin or task.role in actor.roles or task.assignee_id == actor.user_id):
+        raise Forbidden("このタスクを処理する権限がありません / your roles do not include this task's role")
+
+
+def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+    task = get_task(session, actor, task_id, for_update=True)
+    _check_may_act(task, actor)
+    if task.state != "ready":
+        raise Conflict(
+            "このタスクは既に完了しています / the task was already completed", code="task_completed"
+        )
+    if task.assignee_id is not None and task.assignee_id != actor.user_id:
+        raise Conflict(
+            "このタスクは他の担当者が引き受けています / another user has claimed the task",
+            code="task_claimed",
+        )
+    task.assignee_id = actor.user_id
+    task.updated_at = utcnow()
+    session.flush()
+    return task
+
+
+def unclaim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+    task = get_task(session, actor, task_id, for_update=True)
+    if task.assignee_id != actor.user_id and not actor.is_admin:
+        raise Forbidden("自分が引き受けたタスクのみ戻せます / only the assignee can release the task")
+    task.assignee_id = None
+    session.flush()
+    return task
+
+
+def complete_task(
+    session: TenantSession, actor: Actor, task_id: uuid.UUID, data: dict[str, Any], library_root: Any = None
+) -> HumanTask:
+    """Validate ``data`` against the task's form and complete it. 409 if done or claimed by someone else."""
+    from ..cases import services as cases
+    from ..engine import runner
+    from ..engine.definitions import load_deployment
+    from ..engine.models import ProcessInstance
+    from ..forms.schema import load_form
+    from ..forms.validation import validate_submission
+
+    task = get_task(session, actor, task_id, for_update=True)  # serializes concurrent completions
+    _check_may_act(task, actor)
+    if task.state != "ready":
+        raise Conflict(
+            "このタスクは他の担当者により既に完了しています / the task was already completed",
+            code="task_completed",
+        )
+    if task.assignee_id is not None and task.assignee_id != actor.user_id:
+        raise Conflict(
+            "このタスクは他の担当者が引き受けています / another user has claimed the task",
+            code="task_claimed",
+        )
+    tenant_id = session.require_tenant_id()
+    instance = session.get(ProcessInstance, (tenant_id, task.process_instance_id))
+    if instance is None:
+        raise NotFound("process instance not found")
+    deployment = load_deployment(session, instance.deployment_id)
+    cleaned: dict[str, Any] = dict(data)
+    if task.form_key:
+        schema = deployment.forms.get(task.form_key)
+        if schema is None:
+            raise NotFound(f"form {task.form_key!r} is missing from the deployment")
+        cleaned, errors = validate_submission(load_form(schema), data)
+        if errors:
+            raise ValidationFailed(
+                "入力内容に誤りがあります / the data does not fit the form", details=errors
+            )
+    case = cases.get_case(session, task.case_id) if task.case_id else None
+    ctx = (
+        cases.task_context(session, case)
+        if case
+        else runner.TaskContext(case_id=None, org_unit_id=task.org_unit_id)
+    )
+    result = runner.complete_user_task(session, instance, task.id, cleaned, ctx)
+    task.state = "completed"
+    task.completed_at = utcnow()
+    task.completed_by = actor.user_id
+    task.assignee_id = task.assignee_id or actor.user_id
+    task.draft = None
+    if case is not None:
+        cases.record_event(
+            session,
+            case.id,
+            "task_completed",
+            element=task.element,
+            title=task.title,
+            actor_id=actor.user_id,
+            task_id=task.id,
+        )
+        cases.apply_result(session, case, result)
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            "他の操作と競合しました。再読み込みしてください / a concurrent change won; reload",
+            code="conflict",
+        ) from exc
+    return task
+
+
+def task_json(task: HumanTask) -> dict[str, Any]:
+    return {
+        "id": str(task.id),
+        "name": task.element,
+        "title": task.title,
+        "case_id": str(task.case_id) if task.case_id else None,
+        "lane": task.lane,
+        "role": task.role,
+        "assignee": str(task.assignee_id) if task.assignee_id else None,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "form": task.form_key,
+        "state": task.state,
+        "person_name": task.person_name,
+    }
