@@ -31,7 +31,7 @@ def _value_for(field: dict[str, Any]) -> Any:
     if kind == "checklist" or kind == "taglist":
         return options[:1]
     if kind == "checkbox":
-        return False
+        return bool(validate.get("required"))
     if kind == "number":
         low = validate.get("min")
         return low if isinstance(low, (int, float)) else 1
@@ -40,7 +40,7 @@ def _value_for(field: dict[str, Any]) -> Any:
     if "ァ" in pattern or "ア" in pattern:
         return "テスト"
     if pattern and re.search(r"\\d|\[0-9\]", pattern):
-        for candidate in ("012-345-6789", "0123456789", "123-4567", "1234567", "2026-01-01", "1"):
+        for candidate in ("012-345-6789", "0123456789", "123-4567", "1234567", "2026-01-01", "10:00", "1"):
             try:
                 if re.fullmatch(pattern, candidate):
                     return candidate
