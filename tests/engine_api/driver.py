@@ -76,7 +76,10 @@ class Api:
         return self.client.post(self.base + path, headers=self.headers, **kw)
 
     def start_case(self, **extra: Any) -> dict[str, Any]:
-        body = {"person": {"name": "山田 花子", "name_kana": "ヤマダ ハナコ", "birth_date": "1980-04-01"}, **extra}
+        body = {
+            "person": {"name": "山田 花子", "name_kana": "ヤマダ ハナコ", "birth_date": "1980-04-01"},
+            **extra,
+        }
         response = self.post("/cases", json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()

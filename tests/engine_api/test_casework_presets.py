@@ -48,7 +48,12 @@ _ASSESSMENT_KEYS = ("urgency", "complexity", "external_agencies")
 def _through_plan(api: Api, case_id: str, **plan: object) -> None:
     api.complete(case_id, "intake", screening_outcome="continue")
     api.complete(case_id, "consent", consent_application=True)
-    api.complete(case_id, "assessment", emergency_support=False, **{k: v for k, v in plan.items() if k in _ASSESSMENT_KEYS})
+    api.complete(
+        case_id,
+        "assessment",
+        emergency_support=False,
+        **{k: v for k, v in plan.items() if k in _ASSESSMENT_KEYS},
+    )
     plan_fields = {k: v for k, v in plan.items() if k not in _ASSESSMENT_KEYS}
     plan_fields.setdefault("early_start", False)
     plan_fields.setdefault("statutory_programmes", [])
@@ -81,8 +86,10 @@ def test_iwamizawa_scheduled_case_from_intake_to_closure(client, runtime, preset
     assert api.message(case["id"], "meeting_decided", {"decision": "approve"}).status_code == 200
     api.complete(case["id"], "support_decision")  # statutory programme in the plan: formal decision
     _deliver_monitor_evaluate(api, runtime, case["id"])
-    detail = _close(api, case["id"], )
+    detail = _close(api, case["id"])
     assert detail["status"] == "closed"
+    assert detail["outcome"] == "end_closed"
+    assert detail["outcome"] == "end_closed"
     kinds = [h["kind"] for h in detail["history"]]
     assert kinds.count("timer_fired") >= 2 and "message" in kinds
 
@@ -111,7 +118,9 @@ def test_yokohama_hybrid_routes_an_individual_plan_to_an_ad_hoc_meeting(client, 
     assert _close(api, case["id"])["status"] == "closed"
 
 
-def test_kunitachi_urgent_case_goes_ad_hoc_and_ordinary_case_waits_for_the_monthly_meeting(client, runtime, presets):
+def test_kunitachi_urgent_case_goes_ad_hoc_and_ordinary_case_waits_for_the_monthly_meeting(
+    client, runtime, presets
+):
     api = _api(client, runtime, "kunitachi")
     urgent = api.start_case()
     ordinary = api.start_case()
@@ -143,7 +152,13 @@ def test_replan_loop_returns_to_assessment_and_then_closes(client, runtime, pres
     _deliver_monitor_evaluate(api, runtime, case["id"], outcome="replan")
     assert [t["name"] for t in api.ready_tasks(case["id"])] == ["assessment"]
     api.complete(case["id"], "assessment", emergency_support=False, urgency="high")
-    api.complete(case["id"], "plan_draft", plan_end_date=later(360).isoformat(), early_start=False, statutory_programmes=[])
+    api.complete(
+        case["id"],
+        "plan_draft",
+        plan_end_date=later(360).isoformat(),
+        early_start=False,
+        statutory_programmes=[],
+    )
     api.complete(case["id"], "convene_adhoc")
     api.complete(case["id"], "record_meeting_result", meeting_decision="approve")
     api.complete(case["id"], "support_confirmation")

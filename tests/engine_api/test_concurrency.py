@@ -18,7 +18,9 @@ def test_twenty_concurrent_completions_one_succeeds_the_rest_get_409(app, api, r
     detail = api.get(f"/tasks/{first['id']}").get_json()
     data = fill(detail["form_schema"], {})
     with transaction(runtime.sessions, tenant.id) as session:
-        version_before = session.get(ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"]))).version
+        version_before = session.get(
+            ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"]))
+        ).version
 
     barrier = threading.Barrier(20)
     statuses: list[int] = []
@@ -39,11 +41,20 @@ def test_twenty_concurrent_completions_one_succeeds_the_rest_get_409(app, api, r
 
     assert sorted(statuses) == [200] + [409] * 19
     with transaction(runtime.sessions, tenant.id) as session:
-        instance = session.get(ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"])))
+        instance = session.get(
+            ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"]))
+        )
         assert instance.version == version_before + 1
-        completions = session.execute(
-            select(CaseEvent).where(CaseEvent.kind == "task_completed", CaseEvent.task_id == __import__("uuid").UUID(first["id"]))
-        ).scalars().all()
+        completions = (
+            session.execute(
+                select(CaseEvent).where(
+                    CaseEvent.kind == "task_completed",
+                    CaseEvent.task_id == __import__("uuid").UUID(first["id"]),
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert len(completions) == 1
 
 
@@ -69,7 +80,9 @@ def test_a_task_claimed_by_another_user_cannot_be_completed(api, client, runtime
     (first,) = api.ready_tasks(case["id"])
     assert api.post(f"/tasks/{first['id']}/claim").status_code == 200
     detail = api.get(f"/tasks/{first['id']}").get_json()
-    response = other_api.post(f"/tasks/{first['id']}/complete", json={"data": fill(detail["form_schema"], {})})
+    response = other_api.post(
+        f"/tasks/{first['id']}/complete", json={"data": fill(detail["form_schema"], {})}
+    )
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "task_claimed"
     assert other_api.post(f"/tasks/{first['id']}/claim").status_code == 409

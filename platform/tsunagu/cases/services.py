@@ -102,9 +102,7 @@ def apply_result(session: TenantSession, case: Case, result: runner.CommandResul
     if result.workflow.is_completed() and case.status == "open":
         case.status = "closed"
         case.closed_at = utcnow()
-        case.outcome = str(
-            result.workflow.data.get("outcome") or result.workflow.data.get("evaluation_outcome") or ""
-        )
+        case.outcome = runner.end_event_reached(result.workflow)
         record_event(session, case.id, "closed", title="終了", details={"outcome": case.outcome})
     for effect in result.side_effects:
         enqueue(

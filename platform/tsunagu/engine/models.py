@@ -83,7 +83,12 @@ class Timer(TenantScoped, Base):
             ["process_instance.tenant_id", "process_instance.id"],
             ondelete="CASCADE",
         ),
-        Index("ix_timer_due", "due_at", postgresql_where=text("fired_at IS NULL"), sqlite_where=text("fired_at IS NULL")),
+        Index(
+            "ix_timer_due",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

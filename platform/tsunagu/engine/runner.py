@@ -272,3 +272,16 @@ def current_stage(workflow: BpmnWorkflow) -> str:
     if waiting:
         return " / ".join(sorted({t.task_spec.bpmn_name for t in waiting}))
     return ""
+
+
+def end_event_reached(workflow: BpmnWorkflow) -> str:
+    """The id of the top-level end event the finished workflow reached (``end_closed``, ``end_referred``, ...)."""
+    from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+
+    ends = [
+        t
+        for t in workflow.get_tasks(state=TaskState.COMPLETED)
+        if t.workflow is workflow and isinstance(t.task_spec, EndEvent)
+    ]
+    ends.sort(key=lambda t: t.last_state_change)
+    return str(ends[-1].task_spec.bpmn_id) if ends else ""
