@@ -43,5 +43,9 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest -q
 
+## make bench: the benchmark harness on this machine's PostgreSQL and Redis; results in bench/results/
+bench: install
+	$(BIN)/tsunagu bench
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
