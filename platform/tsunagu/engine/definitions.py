@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ..core.errors import NotFound
 from ..core.session import TenantSession
@@ -129,7 +129,16 @@ def deploy(
 
 
 def ensure_library_deployed(session: TenantSession, library_root: Path) -> Deployment:
-    """A tenant starts from the standard library: deploy it as version 1 the first time it is needed."""
+    """A tenant starts from the standard library: deploy it as version 1 the first time it is needed.
+
+    Concurrent first cases of a new tenant serialize on a transaction-scoped advisory lock (PostgreSQL), so
+    the library is deployed once and neither request fails on the version's unique constraint.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('tsunagu.deploy.' || :t))"),
+            {"t": str(session.require_tenant_id())},
+        )
     existing = session.execute(
         select(Deployment).order_by(Deployment.version.desc()).limit(1)
     ).scalar_one_or_none()

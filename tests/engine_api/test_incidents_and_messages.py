@@ -1,0 +1,90 @@
+"""Engine errors become incidents (nothing half-saved, retryable); messages reach the waiting case."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from tests.engine_api.driver import later
+from tsunagu.core.db import utcnow
+from tsunagu.core.session import transaction
+from tsunagu.engine.models import Incident, ProcessInstance, Timer
+from tsunagu.engine.timers import fire_due_timers, retry_incident
+
+
+def _to_monitoring(api, case_id: str) -> None:
+    api.complete(case_id, "intake", screening_outcome="continue")
+    api.complete(case_id, "consent", consent_application=True)
+    api.complete(case_id, "assessment", emergency_support=False, urgency="high")
+    api.complete(
+        case_id,
+        "plan_draft",
+        plan_end_date=later(180).isoformat(),
+        early_start=False,
+        statutory_programmes=[],
+    )
+    api.complete(case_id, "convene_adhoc")
+    api.complete(case_id, "record_meeting_result", meeting_decision="approve")
+    api.complete(case_id, "support_confirmation")
+    api.complete(case_id, "delivery_start")
+
+
+def test_a_failing_timer_becomes_an_incident_and_fires_after_retry(api, runtime, tenant):
+    case = api.start_case()
+    _to_monitoring(api, case["id"])
+    instance_id = uuid.UUID(case["process_instance_id"])
+    with transaction(runtime.sessions, tenant.id) as session:
+        instance = session.get(ProcessInstance, (tenant.id, instance_id))
+        good_state, version = instance.serialized, instance.version
+        instance.serialized = good_state.replace('"serializer_version"', '"serializer_versio"', 1)[:-200]
+        broken_state = instance.serialized
+
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(days=40)) == 0
+    with transaction(runtime.sessions, tenant.id) as session:
+        instance = session.get(ProcessInstance, (tenant.id, instance_id))
+        assert instance.serialized == broken_state, "nothing may be half-saved"
+        assert instance.version == version + 1  # only our own corruption above bumped it
+        (incident,) = session.execute(select(Incident)).scalars().all()
+        assert incident.command == "fire_timer" and incident.element and incident.message
+        parked = session.execute(select(Timer).where(Timer.claimed_at.is_not(None))).scalars().all()
+        assert len(parked) == 1 and parked[0].fired_at is None
+        instance.serialized = good_state  # an operator repairs the cause ...
+        incident_id = incident.id
+
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(days=40)) == 0  # parked until retried
+    retry_incident(runtime, tenant.id, incident_id)  # ... and retries
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(days=40)) == 1
+    assert [t["name"] for t in api.ready_tasks(case["id"])] == ["monitoring"]
+    with transaction(runtime.sessions, tenant.id) as session:
+        assert session.get(Incident, (tenant.id, incident_id)).resolved_at is not None
+
+
+def test_consent_withdrawn_ends_the_case_as_suspended(api):
+    case = api.start_case()
+    api.complete(case["id"], "intake", screening_outcome="continue")
+    api.complete(case["id"], "consent", consent_application=True)
+    response = api.message(case["id"], "consent_withdrawn", {"reason": "本人の申出"})
+    assert response.status_code == 200, response.get_json()
+    detail = api.case(case["id"])
+    assert detail["status"] == "closed"
+    assert detail["outcome"] == "end_withdrawn"
+    assert api.ready_tasks(case["id"]) == []
+    assert any(h["kind"] == "message" and h["element"] == "consent_withdrawn" for h in detail["history"])
+
+
+def test_a_message_nobody_waits_for_answers_409(api):
+    case = api.start_case()
+    response = api.message(case["id"], "meeting_decided", {"decision": "approve"})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "not_waiting"
+
+
+def test_advice_only_intake_closes_the_case_with_that_outcome(api):
+    case = api.start_case(referral={"source": "税務課", "reason": "滞納相談からのつなぎ", "consent": True})
+    api.complete(case["id"], "intake", screening_outcome="advice_only")
+    detail = api.case(case["id"])
+    assert detail["status"] == "closed"
+    assert detail["outcome"] == "end_advice_only"
+    assert detail["history"][0]["title"].endswith("（他機関からのつなぎ）")
