@@ -47,9 +47,9 @@ def _forms_of(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     import json
 
     forms: dict[str, dict[str, Any]] = {}
-    for name, text in files.items():
+    for name, body in files.items():
         if name.endswith(".form"):
-            forms[Path(name).stem] = json.loads(text)
+            forms[Path(name).stem] = json.loads(body)
     return forms
 
 
