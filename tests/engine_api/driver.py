@@ -115,3 +115,26 @@ class Api:
 
 def later(days: int) -> date:
     return date.today() + timedelta(days=days)
+
+
+def drive_to_monitoring(api: Api, case_id: str, plan_days: int = 180) -> None:
+    """Intake → … → 支援提供 on an ad hoc meeting route (urgent case), then wait for the monitoring timer."""
+    for element, overrides in (
+        ("intake", {"screening_outcome": "continue"}),
+        ("consent", {"consent_application": True}),
+        ("assessment", {"emergency_support": False, "urgency": "high"}),
+        (
+            "plan_draft",
+            {"plan_end_date": later(plan_days).isoformat(), "early_start": False, "statutory_programmes": []},
+        ),
+        ("convene_adhoc", {}),
+        ("record_meeting_result", {"meeting_decision": "approve"}),
+        ("support_confirmation", {}),
+        ("delivery_start", {}),
+    ):
+        if element in _ready(api, case_id):
+            api.complete(case_id, element, **overrides)
+
+
+def _ready(api: Api, case_id: str) -> list[str]:
+    return [t["name"] for t in api.ready_tasks(case_id)]

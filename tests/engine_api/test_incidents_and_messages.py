@@ -7,33 +7,16 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.engine_api.driver import later
+from tests.engine_api.driver import drive_to_monitoring
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Incident, ProcessInstance, Timer
 from tsunagu.engine.timers import fire_due_timers, retry_incident
 
 
-def _to_monitoring(api, case_id: str) -> None:
-    api.complete(case_id, "intake", screening_outcome="continue")
-    api.complete(case_id, "consent", consent_application=True)
-    api.complete(case_id, "assessment", emergency_support=False, urgency="high")
-    api.complete(
-        case_id,
-        "plan_draft",
-        plan_end_date=later(180).isoformat(),
-        early_start=False,
-        statutory_programmes=[],
-    )
-    api.complete(case_id, "convene_adhoc")
-    api.complete(case_id, "record_meeting_result", meeting_decision="approve")
-    api.complete(case_id, "support_confirmation")
-    api.complete(case_id, "delivery_start")
-
-
 def test_a_failing_timer_becomes_an_incident_and_fires_after_retry(api, runtime, tenant):
     case = api.start_case()
-    _to_monitoring(api, case["id"])
+    drive_to_monitoring(api, case["id"])
     instance_id = uuid.UUID(case["process_instance_id"])
     with transaction(runtime.sessions, tenant.id) as session:
         instance = session.get(ProcessInstance, (tenant.id, instance_id))

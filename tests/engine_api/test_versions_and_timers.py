@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.engine_api.driver import later
+from tests.engine_api.driver import drive_to_monitoring
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Timer
@@ -29,19 +29,7 @@ def _deploy(api, name: str, text: str):
 
 
 def _run_to_close(api, runtime, case_id: str) -> None:
-    api.complete(case_id, "consent", consent_application=True)
-    api.complete(case_id, "assessment", emergency_support=False, urgency="high")
-    api.complete(
-        case_id,
-        "plan_draft",
-        plan_end_date=later(180).isoformat(),
-        early_start=False,
-        statutory_programmes=[],
-    )
-    api.complete(case_id, "convene_adhoc")
-    api.complete(case_id, "record_meeting_result", meeting_decision="approve")
-    api.complete(case_id, "support_confirmation")
-    api.complete(case_id, "delivery_start")
+    drive_to_monitoring(api, case_id)
     assert fire_due_timers(runtime, now=utcnow() + timedelta(days=40)) >= 1
     api.complete(case_id, "monitoring", request_early_evaluation=False)
     assert fire_due_timers(runtime, now=utcnow() + timedelta(days=200)) >= 1
@@ -102,7 +90,7 @@ def test_two_pollers_at_once_fire_every_due_timer_exactly_once(api, runtime, ten
 
     cases = [api.start_case() for _ in range(6)]
     for case in cases:
-        _through_to_monitoring(api, case["id"])
+        drive_to_monitoring(api, case["id"])
     with transaction(runtime.sessions, tenant.id) as session:
         waiting = session.execute(
             select(func.count())
@@ -139,23 +127,6 @@ def test_two_pollers_at_once_fire_every_due_timer_exactly_once(api, runtime, ten
         assert len(monitoring) == 1
         timer_events = [h for h in api.case(case["id"])["history"] if h["kind"] == "timer_fired"]
         assert len(timer_events) == 1
-
-
-def _through_to_monitoring(api, case_id: str) -> None:
-    api.complete(case_id, "intake", screening_outcome="continue")
-    api.complete(case_id, "consent", consent_application=True)
-    api.complete(case_id, "assessment", emergency_support=False, urgency="high")
-    api.complete(
-        case_id,
-        "plan_draft",
-        plan_end_date=later(180).isoformat(),
-        early_start=False,
-        statutory_programmes=[],
-    )
-    api.complete(case_id, "convene_adhoc")
-    api.complete(case_id, "record_meeting_result", meeting_decision="approve")
-    api.complete(case_id, "support_confirmation")
-    api.complete(case_id, "delivery_start")
 
 
 def test_unknown_case_and_task_ids_answer_404(api):
