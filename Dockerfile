@@ -65,8 +65,9 @@ COPY workflows/ workflows/
 COPY tenants/ tenants/
 COPY platform/ platform/
 COPY --from=assets /src/platform/tsunagu/web/static/dist/ platform/tsunagu/web/static/dist/
-# Byte-compile now: at run time the root filesystem is read-only.
-RUN python -m compileall -q -j 0 platform migrations
+# Byte-compile now: at run time the root filesystem is read-only. The UI catalogues (.mo) are build outputs.
+RUN python -m compileall -q -j 0 platform migrations \
+    && /opt/venv/bin/pybabel compile -d platform/tsunagu/translations
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

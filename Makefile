@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 DEMO_DB := $(CURDIR)/instance/demo.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
+IDP_PORT ?= 8001
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench clean system-deps translations
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,17 +19,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+ASSETS_STAMP := platform/tsunagu/web/static/dist/.built
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-## make demo: SQLite, no Redis; migrates, loads tenants/, serves on http://$(HOST):$(PORT)/
+# Front-end assets (htmx, bpmn-js viewer) from the npm lock file, copied into static/dist/ (gitignored);
+# redone only when package-lock.json or the copy script changes.
+$(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	node scripts/build-assets.mjs
+
+# Browser tests drive Debian's Chromium; Japanese screenshots need a CJK font. Installed only when missing.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f $(CJK_FONT) ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	fi
+
+# UI translations: .po files are committed, .mo files are build outputs (gitignored).
+translations: $(STAMP)
+	$(BIN)/pybabel compile -d platform/tsunagu/translations
+
+install: $(STAMP) system-deps $(ASSETS_STAMP) translations
+
+## make demo: SQLite, no Redis; migrates, loads tenants/, starts the local OpenID provider with demo users on
+## http://localhost:$(IDP_PORT)/ (in the background, stopped on exit), then serves on http://$(HOST):$(PORT)/
 demo: install
 	@mkdir -p instance
 	@export TSUNAGU_ENV=development TSUNAGU_DATABASE_URL=sqlite:///$(DEMO_DB) \
-	        TSUNAGU_BASE_DOMAIN=localhost; \
+	        TSUNAGU_BASE_DOMAIN=localhost TSUNAGU_DEMO_IDP_URL=http://localhost:$(IDP_PORT); \
 	 $(BIN)/tsunagu db upgrade && \
 	 $(BIN)/tsunagu tenants sync tenants/ && \
-	 echo && echo "Tsunagu demo: open http://$(HOST):$(PORT)/ (tenants: http://$(HOST):$(PORT)/t/<slug>/)" && echo && \
-	 exec $(BIN)/tsunagu dev --host $(HOST) --port $(PORT)
+	 { $(BIN)/python -m tsunagu.identity.devidp serve --port $(IDP_PORT) 2>instance/demo-idp.log & IDP_PID=$$!; \
+	   trap 'kill $$IDP_PID 2>/dev/null' EXIT INT TERM; \
+	   $(BIN)/python -m tsunagu.identity.devidp wait $$TSUNAGU_DEMO_IDP_URL && \
+	   $(BIN)/python -m tsunagu.identity.devidp users $$TSUNAGU_DEMO_IDP_URL --web http://$(HOST):$(PORT) && \
+	   echo "Tsunagu demo: open http://$(HOST):$(PORT)/ (tenants: http://$(HOST):$(PORT)/t/<slug>/)" && echo && \
+	   $(BIN)/tsunagu dev --host $(HOST) --port $(PORT); }
 
 ## make test: lint, type-check, then the whole suite against the real PostgreSQL and Redis on this machine
 test: install lint typecheck pytest

@@ -27,12 +27,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["tsunagu"] = runtime
 
-    from .web import hosts, requests
+    from .web import hosts, requests, ui
 
     requests.init_app(app)
+
+    from .identity import web as identity_web
+
+    identity_web.init_app(app, runtime)  # sessions, CSRF, sign-in; before the views and the UI layer
     app.wsgi_app = hosts.TenantHostMiddleware(app.wsgi_app, settings.base_domain)  # type: ignore[method-assign]
 
     from .web.views import register_views
 
     register_views(app)
+    ui.init_app(app)  # HTML layer: security headers + CSP, languages, date filters (after every global)
     return app

@@ -40,7 +40,29 @@ class Settings:
     beat_interval_seconds: float = 5.0
     log_level: str = "INFO"
     celery_queue: str = "tsunagu"
+    #: Sign-in requests (start + callback: two per sign-in) per minute per tenant and client address; an office
+    #: behind one NAT address signs in together at nine, so this is a brake on floods, not on people.
+    signin_rate_limit_per_minute: int = 60
+    #: Platform operators' own OpenID provider (``/operator/``); all three or none.
+    operator_issuer: str | None = None
+    operator_client_id: str | None = None
+    operator_client_secret: str | None = None
+    #: E-mail addresses allowed to sign in as platform operators (lower case).
+    operator_emails: frozenset[str] = frozenset()
+    #: The demo's local OpenID provider: when set, every tenant signs in there (never in production).
+    demo_idp_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def operator_sign_in_configured(self) -> bool:
+        return bool(self.operator_issuer and self.operator_client_id and self.operator_client_secret)
+
+    def secret(self, name: str) -> str | None:
+        """The value of the environment variable ``name`` (a tenant's ``client_secret_ref``), or ``None``."""
+        value = self.extra.get(name)
+        if value is None and not name.startswith("TSUNAGU_"):
+            value = os.environ.get(name)
+        return value or None
 
     @property
     def is_postgres(self) -> bool:
@@ -128,6 +150,35 @@ class Settings:
             problems.append(f"TSUNAGU_BEAT_INTERVAL_SECONDS={beat_raw!r} must be a positive number")
             beat_interval = 5.0
 
+        operator_issuer = get("OPERATOR_ISSUER")
+        operator_client_id = get("OPERATOR_CLIENT_ID")
+        operator_client_secret = get("OPERATOR_CLIENT_SECRET")
+        operator_emails = frozenset(
+            e.strip().lower() for e in (get("OPERATOR_EMAILS", "") or "").split(",") if e.strip()
+        )
+        operator_values = (operator_issuer, operator_client_id, operator_client_secret)
+        if any(operator_values) and not all(operator_values):
+            problems.append(
+                "TSUNAGU_OPERATOR_ISSUER, TSUNAGU_OPERATOR_CLIENT_ID and TSUNAGU_OPERATOR_CLIENT_SECRET "
+                "must be set together (or none of them)"
+            )
+        if operator_issuer and not _is_issuer_url(operator_issuer):
+            problems.append(
+                f"TSUNAGU_OPERATOR_ISSUER={operator_issuer!r} must be an https:// URL "
+                "(http:// only for localhost)"
+            )
+        if operator_issuer and not operator_emails:
+            problems.append("TSUNAGU_OPERATOR_EMAILS is empty: list the operators' e-mail addresses")
+        if any("@" not in e for e in operator_emails):
+            problems.append("TSUNAGU_OPERATOR_EMAILS must be a comma-separated list of e-mail addresses")
+
+        demo_idp_url = get("DEMO_IDP_URL")
+        if demo_idp_url is not None:
+            if mode == "production":
+                problems.append("TSUNAGU_DEMO_IDP_URL is for the demo only and must not be set in production")
+            elif not _is_issuer_url(demo_idp_url):
+                problems.append(f"TSUNAGU_DEMO_IDP_URL={demo_idp_url!r} is not an http(s):// URL")
+
         settings = cls(
             env=mode,
             database_url=database_url,
@@ -143,6 +194,12 @@ class Settings:
             beat_interval_seconds=beat_interval,
             log_level=log_level,
             celery_queue=get("CELERY_QUEUE", "tsunagu") or "tsunagu",
+            signin_rate_limit_per_minute=get_int("SIGNIN_RATE_LIMIT_PER_MINUTE", 60),
+            operator_issuer=operator_issuer,
+            operator_client_id=operator_client_id,
+            operator_client_secret=operator_client_secret,
+            operator_emails=operator_emails,
+            demo_idp_url=demo_idp_url,
             extra={k: v for k, v in env.items() if k.startswith("TSUNAGU_")},
         )
         if problems:
@@ -157,3 +214,12 @@ def _normalise_db_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def _is_issuer_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if not parts.netloc or parts.query or parts.fragment:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKeyConstraint, Index, String, Uuid
+from sqlalchemy import JSON, Date, ForeignKeyConstraint, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
@@ -74,3 +74,24 @@ class CaseEvent(TenantScoped, Base):
     task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProgressRecord(TenantScoped, Base):
+    """支援経過記録 — one contact with the person: date, method, staff, what happened."""
+
+    __tablename__ = "progress_record"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "case_id"], ["support_case.tenant_id", "support_case.id"], ondelete="CASCADE"
+        ),
+        Index(None, "tenant_id", "case_id", "record_date"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    record_date: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(16))  # visit | phone | accompany | other
+    staff_name: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

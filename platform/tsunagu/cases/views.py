@@ -8,7 +8,9 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 
 from ..core.errors import NotFound, ValidationFailed
+from ..identity.auth import current_principal
 from ..identity.models import Role
+from ..identity.permissions import authorize
 from ..tenancy.models import Tenant
 from ..web.blueprints import api_bp, require_roles
 from ..web.requests import db
@@ -60,6 +62,7 @@ def create_case() -> Any:
 def show_case(case_id: str) -> Any:
     session = db()
     case = services.get_case(session, parse_uuid(case_id))
+    authorize(current_principal(), "case.read", case)  # another org unit's case: 404
     return jsonify(services.case_detail(session, case))
 
 
@@ -74,6 +77,7 @@ def post_message(case_id: str) -> Any:
     if name not in MESSAGE_NAMES or not isinstance(payload, dict):
         raise ValidationFailed("unknown message", details={"name": [f"one of {', '.join(MESSAGE_NAMES)}"]})
     session = db()
+    authorize(current_principal(), "case.message", services.get_case(session, parse_uuid(case_id)))
     deliver_to_case(session, parse_uuid(case_id), name, payload, actor_id=g.principal.user_id)
     case = services.get_case(session, parse_uuid(case_id))
     return jsonify({"id": str(case.id), "stage": case.stage, "status": case.status})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -127,3 +128,41 @@ class ApiToken(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UserSession(TenantScoped, Base):
+    """A server-side browser session of one tenant (the demo's store; production keeps them in Redis).
+
+    Only the SHA-256 hash of the session id is stored: the id itself lives in the browser's cookie alone, so
+    a leaked table (or backup) cannot be replayed as cookies. ``user_id`` is empty before sign-in (the
+    anonymous session that carries ``state``, ``nonce`` and the PKCE verifier); sign-in replaces it with a new
+    session under a new id.
+    """
+
+    __tablename__ = "user_session"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "session_hash"),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["user_account.tenant_id", "user_account.id"], ondelete="CASCADE"
+        ),
+        Index(None, "tenant_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    session_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OperatorSession(Base):
+    """A server-side session of a platform operator (``/operator/``): not tenant data, so no tenant."""
+
+    __tablename__ = "operator_session"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from ..core.db import utcnow
 from ..core.session import TenantSession
 from .models import ApiToken, User, parse_roles
+from .principal import Principal, membership_units
 
 TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public marker, not a secret
 
@@ -45,15 +45,12 @@ def create_token(session: TenantSession, user: User, roles: list[str], name: str
     return IssuedToken(token=token, record=record)
 
 
-@dataclass(frozen=True)
-class TokenPrincipal:
-    token_id: uuid.UUID
-    user_id: uuid.UUID
-    roles: frozenset[str]
+def authenticate_token(session: TenantSession, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token of the session's tenant and an active user, or ``None``.
 
-
-def authenticate_token(session: TenantSession, token: str) -> TokenPrincipal | None:
-    """The principal of a valid, unrevoked token of the session's tenant and an active user, or ``None``."""
+    The roles are the token's own (chosen when it was created); the org units come from the user's
+    memberships, exactly as for a signed-in user.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.execute(
@@ -67,4 +64,14 @@ def authenticate_token(session: TenantSession, token: str) -> TokenPrincipal | N
     if not user.active:
         return None
     record.last_used_at = utcnow()
-    return TokenPrincipal(token_id=record.id, user_id=user.id, roles=frozenset(record.roles))
+    _roles, units = membership_units(session, user.id)
+    return Principal(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        roles=frozenset(record.roles),
+        org_unit_ids=units,
+        email=user.email,
+        display_name=user.display_name,
+        via="token",
+        session_id=record.id,
+    )

@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
+from ..identity import permissions
 from ..identity.models import Membership, Role
 from .models import HumanTask
 
@@ -41,16 +42,11 @@ def actor_for(session: TenantSession, user_id: uuid.UUID, roles: frozenset[str])
 
 
 def _visible(actor: Actor) -> Any:
-    """Rows an actor may see at all: admins and auditors see the tenant; others their roles in their units."""
-    if actor.is_admin or Role.AUDITOR in actor.roles:
-        return None
-    role_match: Any = HumanTask.role.in_(sorted(actor.roles))
-    if actor.org_unit_ids:
-        unit_match = or_(
-            HumanTask.org_unit_id.in_(sorted(actor.org_unit_ids)), HumanTask.org_unit_id.is_(None)
-        )
-        role_match = role_match & unit_match
-    return or_(HumanTask.assignee_id == actor.user_id, role_match)
+    """Rows an actor may see at all: admins and auditors see the tenant; others their roles in their units.
+
+    The rule lives in ``identity.permissions`` (``task_scope``); ``None`` means the whole tenant.
+    """
+    return permissions.task_scope(actor)
 
 
 def task_query(actor: Actor, scope: str = "mine", state: str = "ready") -> Select[Any]:
@@ -92,23 +88,14 @@ def get_task(
     task = session.execute(stmt).scalar_one_or_none()
     if task is None:
         raise NotFound("タスクが見つかりません / task not found")
-    visible = _visible(actor)
-    if visible is not None and not (
-        task.assignee_id == actor.user_id
-        or (
-            task.role in actor.roles
-            and (not actor.org_unit_ids or task.org_unit_id in actor.org_unit_ids or task.org_unit_id is None)
-        )
-    ):
+    if not permissions.can(actor, "task.read", task):
         raise NotFound("タスクが見つかりません / task not found")
     return task
 
 
 def _check_may_act(task: HumanTask, actor: Actor) -> None:
-    if Role.AUDITOR in actor.roles and not (actor.roles - {Role.AUDITOR}):
-        raise Forbidden("監査担当は閲覧のみです / auditors can only read")
-    if not (actor.is_admin or task.role in actor.roles or task.assignee_id == actor.user_id):
-        raise Forbidden("このタスクを処理する権限がありません / your roles do not include this task's role")
+    """Auditors only read; others act on their role's tasks or their own (``identity.permissions``)."""
+    permissions.authorize(actor, "task.act", task)
 
 
 def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
@@ -223,3 +210,66 @@ def task_json(task: HumanTask) -> dict[str, Any]:
         "state": task.state,
         "person_name": task.person_name,
     }
+
+
+def _holds_role(session: TenantSession, user_id: uuid.UUID, role: str, org_unit_id: uuid.UUID | None) -> bool:
+    from ..identity.models import User
+
+    user = session.get(User, (session.require_tenant_id(), user_id))
+    if user is None or not user.active:
+        return False
+    for membership in session.execute(select(Membership).where(Membership.user_id == user_id)).scalars():
+        if role not in (membership.roles or []) and Role.TENANT_ADMIN not in (membership.roles or []):
+            continue
+        if org_unit_id is None or membership.org_unit_id in (None, org_unit_id):
+            return True
+    return False
+
+
+def assign_task(
+    session: TenantSession, actor: Actor, task_id: uuid.UUID, assignee_id: uuid.UUID
+) -> HumanTask:
+    """担当者の変更 — hand a task to another user holding its role.
+
+    Allowed to tenant admins, to the current assignee, and to holders of the task's role while the task is
+    unclaimed (a team member distributing work). The new assignee must hold the task's role in its org unit.
+    """
+    task = get_task(session, actor, task_id, for_update=True)
+    _check_may_act(task, actor)
+    if task.state != "ready":
+        raise Conflict(
+            "このタスクは既に完了しています / the task was already completed", code="task_completed"
+        )
+    if not (actor.is_admin or task.assignee_id in (None, actor.user_id)):
+        raise Forbidden(
+            "他の担当者が引き受けたタスクは変更できません / only the assignee or an admin can reassign it"
+        )
+    if not _holds_role(session, assignee_id, task.role, task.org_unit_id):
+        raise ValidationFailed(
+            "担当者がこのタスクの役割を持っていません / the user does not hold the task's role",
+            details={"assignee": ["このタスクの役割を持つ職員を選んでください"]},
+        )
+    task.assignee_id = assignee_id
+    task.updated_at = utcnow()
+    session.flush()
+    return task
+
+
+def save_draft(session: TenantSession, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> HumanTask:
+    """一時保存 — keep what was typed without validating or completing. 409 like completing."""
+    task = get_task(session, actor, task_id, for_update=True)
+    _check_may_act(task, actor)
+    if task.state != "ready":
+        raise Conflict(
+            "このタスクは他の担当者により既に完了しています / the task was already completed",
+            code="task_completed",
+        )
+    if task.assignee_id is not None and task.assignee_id != actor.user_id:
+        raise Conflict(
+            "このタスクは他の担当者が引き受けています / another user has claimed the task",
+            code="task_claimed",
+        )
+    task.draft = data
+    task.updated_at = utcnow()
+    session.flush()
+    return task

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, g, request
 
 from ..core import context
-from ..core.errors import Forbidden, NotFound, Unauthorized
+from ..core.errors import NotFound, Unauthorized
 from ..tenancy.services import resolve_active_tenant
 from .requests import db, runtime
 
@@ -54,14 +54,18 @@ def _authenticate_api() -> None:
 
 
 def require_roles(*roles: str) -> Callable[[F], F]:
-    """Allow the view only to principals holding one of ``roles``."""
+    """Allow the view only to principals holding one of ``roles`` (``identity.permissions.check_roles``)."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = g.get("principal")
-            if principal is None or not (principal.roles & set(roles)):
-                raise Forbidden("you do not have the role this needs: " + ", ".join(roles))
+            from ..identity.auth import current_principal, unauthenticated_response
+            from ..identity.permissions import check_roles
+
+            principal = current_principal()
+            if principal is None:
+                return unauthenticated_response()
+            check_roles(principal, roles)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -17,6 +17,8 @@ def register_views(app: Flask) -> None:
     # Importing a module's views attaches its routes to the shared blueprints.
     from ..cases import views as _cases_views  # noqa: F401
     from ..engine import views as _engine_views  # noqa: F401
+    from ..identity import admin_views as _identity_admin_views  # noqa: F401
+    from ..identity import views as _identity_views  # noqa: F401
     from ..inbox import views as _inbox_views  # noqa: F401
     from ..tenancy import views as _tenancy_views  # noqa: F401
     from . import openapi as _openapi  # noqa: F401
@@ -25,6 +27,11 @@ def register_views(app: Flask) -> None:
     if not any(child is api_bp for child, _ in tenant_bp._blueprints):
         tenant_bp.register_blueprint(api_bp)
     app.register_blueprint(tenant_bp)
+    from ..cases.pages import bp as cases_pages
+    from ..inbox.pages import bp as inbox_pages
+
+    app.register_blueprint(inbox_pages)
+    app.register_blueprint(cases_pages)
 
     app.add_url_rule("/", "index", index)
     app.add_url_rule("/healthz", "healthz", healthz)

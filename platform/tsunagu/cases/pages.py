@@ -1,0 +1,200 @@
+"""HTML pages for cases: start a case (相談受付, with つなぎ from another agency), the case workspace, the
+process diagram (BPMN XML of the case's deployment) and progress records (支援経過記録)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response as FlaskResponse
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..core.db import utcnow
+from ..core.errors import Forbidden, ValidationFailed
+from ..identity import permissions
+from ..identity.auth import login_required
+from ..identity.models import Role
+from ..inbox import filters as inbox_filters
+from ..tenancy.models import OrgUnit, Tenant
+from ..web.dates import to_local_date
+from ..web.i18n import current_language
+from ..web.pages import current_actor, localize_errors, parse_id, tenant_pages
+from ..web.requests import db
+from . import services, workspace
+from .models import Case
+
+bp = tenant_pages("cases", __name__)
+
+#: who may add progress records (支援経過記録): case workers and the providers delivering support
+RECORDERS = frozenset({Role.TENANT_ADMIN, Role.CONSULTANT, Role.MUNICIPAL_STAFF, Role.PROVIDER})
+CONSENT_STATUSES = ("obtained", "not_yet", "refused")
+
+
+def _allowed(action: str, case: Case | None = None) -> Any:
+    """The acting user, after ``identity.permissions`` agreed (403 for the role, 404 outside their org units)."""
+    actor = current_actor()
+    try:
+        permissions.authorize(actor, action, case)
+    except Forbidden:
+        raise Forbidden(_("Your roles do not allow this page.")) from None
+    return actor
+
+
+def _today() -> str:
+    """Today in Japan (the server runs on UTC)."""
+    return to_local_date(utcnow()).isoformat()  # type: ignore[union-attr]
+
+
+def _org_units() -> list[OrgUnit]:
+    return list(
+        db().execute(select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)).scalars()
+    )
+
+
+# ---- start a case ------------------------------------------------------------------------------------------
+def _new_case_page(
+    values: dict[str, Any], errors: dict[str, list[str]], status: int = 200
+) -> tuple[str, int]:
+    return (
+        render_template(
+            "cases/new.html",
+            values=values,
+            errors=localize_errors(errors, current_language()),
+            org_units=_org_units(),
+            consent_statuses=CONSENT_STATUSES,
+            today=_today(),
+        ),
+        status,
+    )
+
+
+@bp.get("/cases/new")
+@login_required
+def new_case() -> tuple[str, int]:
+    _allowed("case.create")
+    return _new_case_page({}, {})
+
+
+@bp.post("/cases/new")
+@login_required
+def create_case() -> Any:
+    actor = _allowed("case.create")
+    form = request.form
+    values = {k: form.get(k, "") for k in form if k != "csrf_token"}
+    errors: dict[str, list[str]] = {}
+    person = None
+    try:
+        person = services.parse_person(
+            {
+                "name": form.get("name", ""),
+                "name_kana": form.get("name_kana", ""),
+                "birth_date": form.get("birth_date"),
+            }
+        )
+    except ValidationFailed as exc:
+        errors.update({k.removeprefix("person."): v for k, v in exc.details.items()})
+    referral = None
+    if form.get("referred") == "true":
+        referral = {
+            "source_agency": form.get("source_agency", "").strip(),
+            "reason": form.get("reason", "").strip(),
+            "consent_status": form.get("consent_status", ""),
+        }
+        if not referral["source_agency"]:
+            errors["source_agency"] = [_("This field is required")]
+        if not referral["reason"]:
+            errors["reason"] = [_("This field is required")]
+        if referral["consent_status"] not in CONSENT_STATUSES:
+            errors["consent_status"] = [_("Choose one of the options")]
+    unit_code = form.get("org_unit") or None
+    if errors or person is None:
+        return _new_case_page(values, errors, 422)
+    session = db()
+    tenant = session.get(Tenant, g.tenant.id)
+    assert tenant is not None
+    try:
+        case = services.start_case(
+            session,
+            tenant,
+            current_app.extensions["tsunagu"].settings.workflows_dir,
+            person,
+            org_unit_code=unit_code,
+            referral=referral,
+            actor_id=actor.user_id,
+        )
+    except ValidationFailed as exc:
+        return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)
+    flash(_("Opened a case for %(name)s.", name=person.name), "success")
+    # Straight on to the intake form when the user can work it.
+    first = session.execute(
+        inbox_filters.filtered_query(actor, inbox_filters.InboxFilters(scope="all", case=str(case.id))).limit(
+            1
+        )
+    ).scalar_one_or_none()
+    if first is not None and permissions.can(actor, "task.act", first):
+        return redirect(url_for("inbox.task", task_id=first.id))
+    return redirect(url_for("cases.show", case_id=case.id))
+
+
+# ---- the workspace -----------------------------------------------------------------------------------------
+@bp.get("/cases/<case_id>")
+@login_required
+def show(case_id: str) -> tuple[str, int]:
+    _allowed("case.read", services.get_case(db(), parse_id(case_id)))
+    ws = workspace.load_workspace(db(), parse_id(case_id))
+    return _workspace_page(ws, {}, {})
+
+
+def _workspace_page(
+    ws: workspace.Workspace, values: dict[str, str], errors: dict[str, list[str]], status: int = 200
+) -> tuple[str, int]:
+    xml_ids: list[str] = []
+    if ws.case.process_instance_id is not None and ws.current_elements:
+        xml_ids = workspace.highlight_ids(workspace.diagram_xml(db(), ws.case), ws.current_elements)
+    from ..identity.models import User
+
+    me = db().get(User, (g.tenant.id, current_actor().user_id))
+    return (
+        render_template(
+            "cases/show.html",
+            ws=ws,
+            highlight=xml_ids,
+            progress_values=values,
+            progress_errors=localize_errors(errors, current_language()),
+            progress_methods=workspace.PROGRESS_METHODS,
+            my_name=(me.display_name or me.email) if me else "",
+            today=_today(),
+            can_write=bool(current_actor().roles & RECORDERS),
+        ),
+        status,
+    )
+
+
+@bp.get("/cases/<case_id>/diagram.bpmn")
+@login_required
+def diagram(case_id: str) -> FlaskResponse:
+    case = services.get_case(db(), parse_id(case_id))
+    _allowed("case.read", case)
+    xml = workspace.diagram_xml(db(), case)
+    response = FlaskResponse(xml, mimetype="application/xml")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@bp.post("/cases/<case_id>/progress")
+@login_required
+def add_progress(case_id: str) -> Any:
+    session = db()
+    case: Case = services.get_case(session, parse_id(case_id))
+    actor = _allowed("case.read", case)
+    if not actor.roles & RECORDERS:
+        raise Forbidden(_("Your roles do not allow this page."))
+    form = request.form
+    values = {k: form.get(k, "") for k in ("record_date", "method", "staff_name", "content")}
+    try:
+        workspace.add_progress_record(session, case, actor_id=actor.user_id, **values)
+    except ValidationFailed as exc:
+        return _workspace_page(workspace.load_workspace(session, case.id), values, exc.details, 422)
+    flash(_("Added the progress record."), "success")
+    return redirect(url_for("cases.show", case_id=case.id) + "#progress")

@@ -1,0 +1,259 @@
+"""Identity services: sign-in provisioning (JIT), user administration, API tokens.
+
+Views call these; they flush, never commit (the request commits once).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+
+from ..core.db import utcnow
+from ..core.errors import NotFound, ValidationFailed
+from ..core.session import TenantSession
+from ..tenancy.models import OrgUnit
+from .models import ALL_ROLES, ApiToken, Membership, User, parse_roles
+from .oidc import ProviderConfig, SignInError
+
+log = logging.getLogger("tsunagu.identity")
+
+
+# --- claims ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInClaims:
+    """What an ID token (plus userinfo) says about the person, read through the tenant's claim mapping."""
+
+    issuer: str
+    subject: str
+    email: str
+    name: str
+    roles: tuple[str, ...] | None  # None: the mapping has no roles claim, or the token carries none
+    org_unit_codes: tuple[str, ...] | None
+    acr: str | None
+    amr: tuple[str, ...]
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if str(v)]
+    return [str(value)]
+
+
+def read_claims(config: ProviderConfig, claims: Mapping[str, Any]) -> SignInClaims:
+    """Map and check the claims: e-mail present, verified if the provider says, in an allowed domain."""
+    email_claim = config.claim("email") or "email"
+    email = str(claims.get(email_claim) or "").strip().lower()
+    if not email or "@" not in email:
+        raise SignInError(
+            "email_missing",
+            "IDプロバイダーからメールアドレスが届きませんでした。",
+            f"The identity provider sent no e-mail address (claim {email_claim!r}).",
+            403,
+        )
+    if claims.get("email_verified") is False:
+        raise SignInError(
+            "email_unverified",
+            "メールアドレスが確認されていません。",
+            "The identity provider says this e-mail address is not verified.",
+            403,
+        )
+    domain = email.rsplit("@", 1)[1]
+    if config.allowed_email_domains and domain not in config.allowed_email_domains:
+        raise SignInError(
+            "email_domain_not_allowed",
+            f"このメールアドレスのドメイン（{domain}）はこの自治体では利用できません。",
+            f"E-mail addresses at {domain} may not sign in to this municipality.",
+            403,
+        )
+    name_claim = config.claim("name") or "name"
+    roles_claim = config.claim("roles")
+    unit_claim = config.claim("org_unit")
+    roles = tuple(_as_list(claims.get(roles_claim))) if roles_claim and roles_claim in claims else None
+    units = tuple(_as_list(claims.get(unit_claim))) if unit_claim and unit_claim in claims else None
+    return SignInClaims(
+        issuer=str(claims.get("iss") or config.issuer),
+        subject=str(claims["sub"]),
+        email=email,
+        name=str(claims.get(name_claim) or "").strip()[:200],
+        roles=roles,
+        org_unit_codes=units,
+        acr=str(claims["acr"]) if claims.get("acr") else None,
+        amr=tuple(_as_list(claims.get("amr"))),
+    )
+
+
+def check_assurance(config: ProviderConfig, claims: SignInClaims) -> None:
+    """The tenant's ``required_acr``: the ID token's ``acr`` or one of its ``amr`` values must match."""
+    required = config.required_acr
+    if required and claims.acr != required and required not in claims.amr:
+        raise SignInError(
+            "assurance_too_low",
+            "この自治体では、より強い認証（多要素認証など）でのサインインが必要です。",
+            f"This municipality requires authentication context {required!r} (e.g. multi-factor).",
+            403,
+        )
+
+
+# --- provisioning ---------------------------------------------------------------------------------------
+
+
+def provision_user(session: TenantSession, claims: SignInClaims) -> User:
+    """Find the user by ``(issuer, sub)`` — or link a pre-registered one by e-mail — or create one (JIT);
+    then update e-mail, name and, where the mapping says so, roles and org units from the claims."""
+    tenant_id = session.require_tenant_id()
+    user = session.execute(
+        select(User).where(User.issuer == claims.issuer, User.subject == claims.subject)
+    ).scalar_one_or_none()
+    if user is None:
+        by_email = session.execute(select(User).where(User.email == claims.email)).scalar_one_or_none()
+        if by_email is not None:
+            if by_email.issuer is not None or by_email.subject is not None:
+                raise SignInError(
+                    "account_conflict",
+                    "このメールアドレスは別のアカウントに登録されています。管理者に連絡してください。",
+                    "This e-mail address belongs to another sign-in identity; contact the administrator.",
+                    403,
+                )
+            user = (
+                by_email  # registered by an administrator (or `tsunagu tokens create`) before first sign-in
+            )
+            user.issuer, user.subject = claims.issuer, claims.subject
+        else:
+            user = User(
+                tenant_id=tenant_id,
+                email=claims.email,
+                display_name=claims.name or claims.email.split("@")[0],
+                issuer=claims.issuer,
+                subject=claims.subject,
+            )
+            session.add(user)
+            session.flush()
+            log.info("created user %s on first sign-in", user.id)
+    if not user.active:
+        raise SignInError(
+            "account_deactivated",
+            "このアカウントは無効化されています。管理者に連絡してください。",
+            "This account has been deactivated; contact the administrator.",
+            403,
+        )
+    if user.email != claims.email:
+        clash = session.execute(
+            select(User.id).where(User.email == claims.email, User.id != user.id)
+        ).scalar_one_or_none()
+        if clash is None:
+            user.email = claims.email
+    if claims.name and user.display_name != claims.name:
+        user.display_name = claims.name
+    _apply_claimed_access(session, user, claims)
+    session.flush()
+    return user
+
+
+def _apply_claimed_access(session: TenantSession, user: User, claims: SignInClaims) -> None:
+    if claims.roles is None and claims.org_unit_codes is None:
+        return  # nothing mapped: a tenant administrator assigns roles and org units
+    current_roles, current_units = user_access(session, user.id)
+    roles = current_roles
+    if claims.roles is not None:
+        known = [r for r in claims.roles if r in ALL_ROLES]
+        unknown = sorted(set(claims.roles) - set(known))
+        if unknown:
+            log.warning("ignoring unknown role(s) %s in the claims of user %s", unknown, user.id)
+        roles = sorted(set(known))
+    units = current_units
+    if claims.org_unit_codes is not None:
+        found = dict(
+            session.execute(
+                select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(claims.org_unit_codes))
+            ).all()
+        )
+        missing = sorted(set(claims.org_unit_codes) - set(found))
+        if missing:
+            log.warning("ignoring unknown org unit code(s) %s in the claims of user %s", missing, user.id)
+        units = sorted(found.values())
+    set_access(session, user, roles, units)
+
+
+def user_access(session: TenantSession, user_id: uuid.UUID) -> tuple[list[str], list[uuid.UUID]]:
+    """``(roles, org unit ids)`` as recorded in the user's memberships."""
+    rows = session.execute(
+        select(Membership.roles, Membership.org_unit_id).where(Membership.user_id == user_id)
+    ).all()
+    roles = sorted({r for member_roles, _ in rows for r in (member_roles or [])})
+    units = sorted({u for _, u in rows if u is not None})
+    return roles, units
+
+
+def set_access(
+    session: TenantSession, user: User, roles: Iterable[str], org_unit_ids: Iterable[uuid.UUID]
+) -> None:
+    """Replace the user's memberships: the roles in each org unit (or tenant-wide when there is none)."""
+    role_list = parse_roles(list(roles))
+    units = sorted(set(org_unit_ids))
+    if units:
+        known = set(session.execute(select(OrgUnit.id).where(OrgUnit.id.in_(units))).scalars())
+        if known != set(units):
+            raise ValidationFailed("unknown org unit", details={"org_units": ["組織が見つかりません"]})
+    session.execute(delete(Membership).where(Membership.user_id == user.id))
+    targets: list[uuid.UUID | None] = list(units) or [None]
+    for unit in targets:
+        session.add(Membership(tenant_id=user.tenant_id, user_id=user.id, org_unit_id=unit, roles=role_list))
+    session.flush()
+
+
+# --- administration -------------------------------------------------------------------------------------
+
+
+def search_users(session: TenantSession, query: str = "", limit: int = 200) -> list[User]:
+    stmt = select(User).order_by(User.active.desc(), User.email).limit(limit)
+    query = query.strip()
+    if query:
+        pattern = f"%{query.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(User.email).like(pattern), func.lower(User.display_name).like(pattern))
+        )
+    return list(session.execute(stmt).scalars())
+
+
+def get_user(session: TenantSession, user_id: uuid.UUID) -> User:
+    user = session.get(User, (session.require_tenant_id(), user_id))
+    if user is None:
+        raise NotFound("ユーザーが見つかりません / user not found")
+    return user
+
+
+def set_active(session: TenantSession, user: User, active: bool) -> None:
+    """Deactivate (or reactivate) a user. The caller ends the user's sessions after the commit."""
+    user.active = active
+    user.updated_at = utcnow()
+    session.flush()
+
+
+def list_tokens(session: TenantSession) -> list[tuple[ApiToken, User]]:
+    rows = session.execute(
+        select(ApiToken, User)
+        .join(User, (User.tenant_id == ApiToken.tenant_id) & (User.id == ApiToken.user_id))
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc())
+    ).all()
+    return [(token, user) for token, user in rows]
+
+
+def revoke_token(session: TenantSession, token_id: uuid.UUID) -> ApiToken:
+    token = session.get(ApiToken, (session.require_tenant_id(), token_id))
+    if token is None:
+        raise NotFound("トークンが見つかりません / token not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+    return token

@@ -1,0 +1,37 @@
+"""Wires identity into the Flask app: server-side sessions, CSRF, sign-in state, operator pages, templates."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from ..core.runtime import Runtime
+from . import csrf
+from .models import ROLE_LABELS_JA
+from .oidc import ClientRegistry
+from .ratelimit import RateLimiter
+from .sessions import TenantSessionInterface, make_store
+from .state import EXTENSION, IdentityState
+
+#: Routes-less blueprint that makes ``identity/templates`` visible to ``render_template``.
+templates_bp = Blueprint("identity", __name__, template_folder="templates")
+
+
+def init_app(app: Flask, runtime: Runtime) -> None:
+    """Call before the UI layer's ``init_app`` (it keeps our ``csrf_token`` global) and before the views."""
+    store = make_store(runtime)
+    interface = TenantSessionInterface(runtime, store)
+    app.session_interface = interface
+    app.extensions[EXTENSION] = IdentityState(
+        runtime=runtime,
+        store=store,
+        sessions=interface,
+        clients=ClientRegistry(),
+        limiter=RateLimiter(runtime.settings.redis_url),
+    )
+    csrf.init_app(app)
+    app.jinja_env.globals.setdefault("role_labels", ROLE_LABELS_JA)
+    app.register_blueprint(templates_bp)
+
+    from .operator import operator_bp
+
+    app.register_blueprint(operator_bp)

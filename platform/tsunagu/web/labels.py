@@ -1,0 +1,46 @@
+"""Translated labels for codes shown in pages (roles, history kinds, methods). Message ids are English."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+ROLE_LABELS = {
+    "tenant_admin": _l("Tenant administrator"),
+    "consultant": _l("Consultant"),
+    "municipal_staff": _l("Municipal staff"),
+    "meeting_secretariat": _l("Meeting secretariat"),
+    "provider": _l("Support provider"),
+    "external_participant": _l("External participant"),
+    "auditor": _l("Auditor"),
+}
+
+EVENT_KINDS = {
+    "started": _l("Case opened"),
+    "task_completed": _l("Step completed"),
+    "timer_fired": _l("Timer fired"),
+    "message": _l("Message received"),
+    "closed": _l("Case closed"),
+    "progress_record": _l("Progress record added"),
+    "incident": _l("Incident"),
+}
+
+PROGRESS_METHODS = {
+    "visit": _l("Visit"),
+    "phone": _l("Phone"),
+    "accompany": _l("Accompanying"),
+    "other": _l("Other"),
+}
+
+CONSENT_STATUSES = {
+    "obtained": _l("Consent obtained"),
+    "not_yet": _l("Consent not yet obtained"),
+    "refused": _l("Consent refused"),
+}
+
+CASE_STATUSES = {"open": _l("Open"), "closed": _l("Closed")}
+
+
+def label(table: dict[str, object], code: str | None) -> str:
+    if not code:
+        return ""
+    return str(table.get(code, code))

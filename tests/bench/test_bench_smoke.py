@@ -1,0 +1,72 @@
+"""``tsunagu bench --quick`` end to end on this machine's PostgreSQL and Redis, at tiny sizes.
+
+Only that the harness runs and writes every section with numbers: no speed figure is asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tsunagu.bench.report import SECTIONS
+from tsunagu.cli import main
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(main, ["bench", "--quick", "--output", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+    data = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    assert data["errors"] == []
+    assert len(list(out.glob("2*.json"))) == 1 and len(list(out.glob("2*.md"))) == 1
+
+    machine = data["machine"]
+    assert machine["cpu_model"] and machine["cores"] >= 1 and machine["ram_gib"] > 0
+    assert machine["python"] and machine["postgresql"].startswith("PostgreSQL") and machine["git_commit"]
+
+    floor, service = data["floor"], data["service"]
+    assert floor["cases"] == 3 and floor["tasks_per_case"] == 10
+    assert _number(floor["per_task_ms"]["mean"]) and _number(floor["per_case_ms"]["p95"])
+    assert service["task_completions"] == 30
+    assert _number(service["per_task_ms"]["p50"]) and _number(service["ratio_to_floor"]["per_task_mean"])
+    assert service["statements_per_completion"] > 0
+    assert (out / "profile_service.txt").read_text(encoding="utf-8").count("SpiffWorkflow") > 0
+
+    levels = data["http"]["levels"]
+    assert [(lv["clients"], lv["shared_token"]) for lv in levels] == [(1, False), (2, False), (2, True)]
+    for level in levels:
+        assert level["completions"] > 0 and level["errors"] == 0 and level["conflicts_409"] == 0
+        assert _number(level["completions_per_s"]) and _number(level["latency_ms"]["p95"])
+        assert _number(level["ratio_to_floor"]["throughput"])
+
+    memory = data["memory"]
+    assert memory["web"]["worker_peak_rss_mib"] > 0 and len(memory["web"]["workers"]) == 2
+    assert memory["celery"]["peak_rss_mib"] > 0
+    assert memory["celery"]["processed"] == memory["celery"]["messages"] > 0
+
+    inbox = data["inbox"]
+    assert inbox["tenants"] == 20 and inbox["labels"] == ["1k", "2k"]
+    assert inbox["at_small"]["table"]["human_tasks"] == 1000
+    assert inbox["at_big"]["table"]["human_tasks"] == 2000
+    for query in ("mine", "role", "overdue"):
+        for size in ("at_small", "at_big"):
+            figures = inbox[size]["queries"][query]
+            assert _number(figures["sql_ms"]["p95"]) and _number(figures["product_ms"]["p50"])
+        assert _number(inbox["growth"][query]["product_p95"])
+        for label in inbox["labels"]:
+            assert "Execution Time" in (out / "explain" / f"{query}_{label}.txt").read_text(encoding="utf-8")
+
+    text = (out / "latest.md").read_text(encoding="utf-8")
+    for heading in SECTIONS:
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert re.search(r"\d", section), f"{heading} has no figure"
+    assert "not run" not in text
