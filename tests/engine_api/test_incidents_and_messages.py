@@ -71,3 +71,23 @@ def test_advice_only_intake_closes_the_case_with_that_outcome(api):
     assert detail["status"] == "closed"
     assert detail["outcome"] == "end_advice_only"
     assert detail["history"][0]["title"].endswith("（他機関からのつなぎ）")
+
+
+def test_a_ward_consultant_opens_cases_only_in_her_own_ward(client, runtime, tenant):
+    from tests.engine_api.driver import Api
+    from tests.factories import make_org_unit, make_user
+
+    kohoku = make_org_unit(runtime, tenant, "kohoku", "港北区")
+    make_org_unit(runtime, tenant, "tsurumi", "鶴見区")
+    consultant = make_user(
+        runtime, tenant, email="c@kohoku.example.jp", roles=["consultant"], org_unit=kohoku
+    )
+    api = Api(client, tenant.slug, consultant.token)
+    assert (
+        api.post(
+            "/cases", json={"person": {"name": "a", "name_kana": "ア"}, "org_unit": "tsurumi"}
+        ).status_code
+        == 403
+    )
+    own = api.post("/cases", json={"person": {"name": "a", "name_kana": "ア"}, "org_unit": "kohoku"})
+    assert own.status_code == 201

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..core.db import utcnow
-from ..core.errors import NotFound, ValidationFailed
+from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..engine import runner
 from ..engine.definitions import ensure_library_deployed, latest_deployment_for, load_deployment
@@ -121,8 +121,13 @@ def start_case(
     org_unit_code: str | None = None,
     referral: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
+    allowed_org_unit_ids: frozenset[uuid.UUID] = frozenset(),
 ) -> Case:
-    """相談受付 — open a case and start the tenant's casework process on its latest deployment."""
+    """相談受付 — open a case and start the tenant's casework process on its latest deployment.
+
+    ``allowed_org_unit_ids`` are the org units the actor works in (empty: the whole tenant); a case may only
+    be opened in one of them.
+    """
     tenant_id = session.require_tenant_id()
     org_unit_id = None
     if org_unit_code:
@@ -131,6 +136,10 @@ def start_case(
         ).scalar_one_or_none()
         if unit is None:
             raise ValidationFailed("unknown org unit", details={"org_unit": ["存在しない組織です"]})
+        if allowed_org_unit_ids and unit.id not in allowed_org_unit_ids:
+            raise Forbidden(
+                "担当外の組織ではケースを開始できません / you cannot open a case in that org unit"
+            )
         org_unit_id = unit.id
     ensure_library_deployed(session, library_root)
     row = latest_deployment_for(session, "casework")

@@ -51,6 +51,7 @@ def create_case() -> Any:
         org_unit_code=org_unit,
         referral=referral,
         actor_id=g.principal.user_id,
+        allowed_org_unit_ids=g.principal.org_unit_ids,
     )
     return jsonify(
         {"id": str(case.id), "process_instance_id": str(case.process_instance_id), "stage": case.stage}
