@@ -104,7 +104,7 @@ def local_time(value: datetime | None) -> str:
 
 
 def is_past(value: datetime | None) -> bool:
-    """Whether a timestamp has passed (naive values, as SQLite returns them, are UTC)."""
+    """Whether a timestamp has passed (a naive value is taken as UTC)."""
     if value is None:
         return False
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
