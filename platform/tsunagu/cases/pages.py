@@ -122,6 +122,7 @@ def create_case() -> Any:
             org_unit_code=unit_code,
             referral=referral,
             actor_id=actor.user_id,
+            allowed_org_unit_ids=actor.org_unit_ids,
         )
     except ValidationFailed as exc:
         return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)
