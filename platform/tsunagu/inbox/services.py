@@ -98,18 +98,25 @@ def _check_may_act(task: HumanTask, actor: Actor) -> None:
     permissions.authorize(actor, "task.act", task)
 
 
-def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+def lock_workable_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+    """Lock the task row (concurrent writers queue here) and check ``actor`` may work it now: 403 or 409."""
     task = get_task(session, actor, task_id, for_update=True)
     _check_may_act(task, actor)
     if task.state != "ready":
         raise Conflict(
-            "このタスクは既に完了しています / the task was already completed", code="task_completed"
+            "このタスクは他の担当者により既に完了しています / the task was already completed",
+            code="task_completed",
         )
     if task.assignee_id is not None and task.assignee_id != actor.user_id:
         raise Conflict(
             "このタスクは他の担当者が引き受けています / another user has claimed the task",
             code="task_claimed",
         )
+    return task
+
+
+def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+    task = lock_workable_task(session, actor, task_id)
     task.assignee_id = actor.user_id
     task.updated_at = utcnow()
     session.flush()
@@ -136,18 +143,7 @@ def complete_task(
     from ..forms.schema import load_form
     from ..forms.validation import validate_submission
 
-    task = get_task(session, actor, task_id, for_update=True)  # serializes concurrent completions
-    _check_may_act(task, actor)
-    if task.state != "ready":
-        raise Conflict(
-            "このタスクは他の担当者により既に完了しています / the task was already completed",
-            code="task_completed",
-        )
-    if task.assignee_id is not None and task.assignee_id != actor.user_id:
-        raise Conflict(
-            "このタスクは他の担当者が引き受けています / another user has claimed the task",
-            code="task_claimed",
-        )
+    task = lock_workable_task(session, actor, task_id)  # serializes concurrent completions
     tenant_id = session.require_tenant_id()
     instance = session.get(ProcessInstance, (tenant_id, task.process_instance_id))
     if instance is None:
@@ -257,18 +253,7 @@ def assign_task(
 
 def save_draft(session: TenantSession, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> HumanTask:
     """一時保存 — keep what was typed without validating or completing. 409 like completing."""
-    task = get_task(session, actor, task_id, for_update=True)
-    _check_may_act(task, actor)
-    if task.state != "ready":
-        raise Conflict(
-            "このタスクは他の担当者により既に完了しています / the task was already completed",
-            code="task_completed",
-        )
-    if task.assignee_id is not None and task.assignee_id != actor.user_id:
-        raise Conflict(
-            "このタスクは他の担当者が引き受けています / another user has claimed the task",
-            code="task_claimed",
-        )
+    task = lock_workable_task(session, actor, task_id)
     task.draft = data
     task.updated_at = utcnow()
     session.flush()
