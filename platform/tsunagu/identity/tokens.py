@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from ..core.session import TenantSession
 from .models import ApiToken, User, parse_roles
 from .principal import Principal, membership_units
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public marker, not a secret
 
 
@@ -63,7 +65,10 @@ def authenticate_token(session: TenantSession, token: str) -> Principal | None:
     record, user = row
     if not user.active:
         return None
-    record.last_used_at = utcnow()
+    now = utcnow()
+    # Written at most once a minute: every request of a busy token would otherwise queue on this row's lock.
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        record.last_used_at = now
     _roles, units = membership_units(session, user.id)
     return Principal(
         user_id=user.id,
