@@ -261,10 +261,10 @@ def bounds(results: dict[str, Any]) -> list[str]:
         shared = _http_level(results, top, shared=True)
         if shared:
             lines.append(
-                f"**One API token shared by all clients serializes them**: {_num(shared['completions_per_s'])} "
-                f"/s instead of {_num(level.get('completions_per_s'))} /s with one token per client. "
-                "`authenticate_token` sets `api_token.last_used_at` inside the request's transaction, so every "
-                "request with the same token waits on the row lock until the previous one commits."
+                f"**One API token shared by all clients**: {_num(shared['completions_per_s'])} /s against "
+                f"{_num(level.get('completions_per_s'))} /s with one token per client. `authenticate_token` "
+                "writes `api_token.last_used_at` at most once a minute, so requests with the same token do not "
+                "queue on that row's lock."
             )
     if profile.get("self_time_share") and service:
         shares = profile.get("self_time_share", {})
@@ -342,7 +342,6 @@ def fixes(results: dict[str, Any]) -> list[str]:
             "deserialize share of the floor on every command after the first.",
             "Fewer statements per completion: load task, instance, case and person in one round trip; skip "
             "the HumanTask/Timer reads in `sync_projection` when the instance's ready set did not change.",
-            "Update `api_token.last_used_at` at most once a minute (or outside the request transaction).",
             "Scale out: the cost per completion does not grow with load, so throughput grows with web "
             "workers on more cores (the Helm chart's HPA) — 150 /s needs about "
             + _num(_cores_for(results, 150.0), 0)
