@@ -22,7 +22,7 @@ from ..core.errors import Conflict
 from ..core.session import TenantSession
 from ..identity.models import role_for_lane
 from ..inbox.models import HumanTask
-from .definitions import LoadedDeployment, load_deployment
+from .definitions import LoadedDeployment
 from .models import ProcessInstance, Timer
 
 
@@ -132,13 +132,18 @@ def sync_projection(
     timers = {
         t.task_id: t
         for t in session.execute(
-            select(Timer).where(Timer.process_instance_id == instance.id, Timer.fired_at.is_(None))
+            select(Timer).where(
+                Timer.process_instance_id == instance.id,
+                Timer.fired_at.is_(None),
+                Timer.cancelled_at.is_(None),
+            )
         ).scalars()
     }
     for task_id, timer in timers.items():
-        if task_id not in waiting and timer.cancelled_at is None:
+        # No longer waiting: its boundary's activity finished, an interrupting event took the path away, or
+        # Spiff fired it itself while running engine steps past its due time. Either way beat must not fire it.
+        if task_id not in waiting:
             timer.cancelled_at = now
-            timer.fired_at = timer.fired_at or None
     for task_id, (task, due) in waiting.items():
         if task_id in timers:
             continue
@@ -154,19 +159,30 @@ def sync_projection(
     return created
 
 
-def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+def save(session: TenantSession, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    from . import cache
     from .spiff import dumps
 
     instance.serialized = dumps(workflow)
     if workflow.is_completed():
         instance.status = "completed"
         instance.completed_at = utcnow()
+    cache.keep_after_commit(session, instance, workflow)
 
 
 def load(session: TenantSession, instance: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow, to change: from this process's cache when current, else deserialized."""
+    from . import cache
     from .spiff import loads
 
-    load_deployment(session, instance.deployment_id)  # warms the parsed-spec cache for this version
+    cached = cache.CACHE.take((instance.tenant_id, instance.id, instance.version))
+    return cached if cached is not None else loads(instance.serialized)
+
+
+def read(instance: ProcessInstance) -> BpmnWorkflow:
+    """A private copy of the instance's workflow, to look at only (never from or into the cache)."""
+    from .spiff import loads
+
     return loads(instance.serialized)
 
 
@@ -194,7 +210,7 @@ def start_instance(
         case_id=ctx.case_id,
         serialized="",
     )
-    save(instance, workflow)
+    save(session, instance, workflow)
     session.add(instance)
     session.flush()
     created = sync_projection(session, instance, workflow, ctx)
@@ -225,7 +241,7 @@ def complete_user_task(
         task.run()
         workflow.do_engine_steps()
     with_effects.extend(effects)
-    save(instance, workflow)
+    save(session, instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=with_effects)
 
@@ -241,7 +257,7 @@ def fire_timer(
         spiff_fire_timer(workflow, timer.task_id, advance=True)
     effects = list(collected)
     timer.fired_at = now
-    save(instance, workflow)
+    save(session, instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=effects)
 
@@ -257,7 +273,7 @@ def deliver_message(
         delivered = spiff_deliver(workflow, name, payload, advance=True)
     if not delivered:
         return None
-    save(instance, workflow)
+    save(session, instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=list(effects))
 
