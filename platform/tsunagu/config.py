@@ -37,7 +37,6 @@ class Settings:
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     max_upload_bytes: int = 2_000_000
-    workflow_cache_size: int = 32
     beat_interval_seconds: float = 5.0
     log_level: str = "INFO"
     celery_queue: str = "tsunagu"
@@ -192,7 +191,6 @@ class Settings:
             session_idle_minutes=get_int("SESSION_IDLE_MINUTES", 30),
             session_absolute_hours=get_int("SESSION_ABSOLUTE_HOURS", 12),
             max_upload_bytes=get_int("MAX_UPLOAD_BYTES", 2_000_000, minimum=1024),
-            workflow_cache_size=get_int("WORKFLOW_CACHE_SIZE", 32, minimum=0),
             beat_interval_seconds=beat_interval,
             log_level=log_level,
             celery_queue=get("CELERY_QUEUE", "tsunagu") or "tsunagu",

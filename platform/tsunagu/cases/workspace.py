@@ -147,7 +147,7 @@ def workflow_data(session: TenantSession, instance: ProcessInstance) -> dict[str
     """The data of the case's workflow as it stands: the newest task state of the top-level process."""
     from ..engine import runner
 
-    workflow = runner.read(instance)
+    workflow = runner.load(instance)
     data: dict[str, Any] = dict(workflow.data)
     tasks = [t for t in workflow.get_tasks() if t.workflow is workflow and t.data]
     tasks.sort(key=lambda t: t.last_state_change)

@@ -21,9 +21,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Runtime:
         from .. import models  # noqa: F401 - every mapper configured before first use
-        from ..engine import cache
 
-        cache.configure(settings.workflow_cache_size)
         engine = make_engine(settings.database_url, pool_size=pool_size)
         return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
 

@@ -159,28 +159,22 @@ def sync_projection(
     return created
 
 
-def save(session: TenantSession, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-    from . import cache
+def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
     from .spiff import dumps
 
     instance.serialized = dumps(workflow)
     if workflow.is_completed():
         instance.status = "completed"
         instance.completed_at = utcnow()
-    cache.keep_after_commit(session, instance, workflow)
 
 
-def load(session: TenantSession, instance: ProcessInstance) -> BpmnWorkflow:
-    """The instance's workflow, to change: from this process's cache when current, else deserialized."""
-    from . import cache
-    from .spiff import loads
+def load(instance: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow, deserialized from its row.
 
-    cached = cache.CACHE.take((instance.tenant_id, instance.id, instance.version))
-    return cached if cached is not None else loads(instance.serialized)
-
-
-def read(instance: ProcessInstance) -> BpmnWorkflow:
-    """A private copy of the instance's workflow, to look at only (never from or into the cache)."""
+    Deserializing is most of the engine floor's cost; a per-process cache of workflows keyed by instance
+    version was tried and measured (``make bench``): with cases interleaved it rarely hit, and holding the
+    large object graphs made the garbage collector cost more than the deserializing it saved.
+    """
     from .spiff import loads
 
     return loads(instance.serialized)
@@ -210,7 +204,7 @@ def start_instance(
         case_id=ctx.case_id,
         serialized="",
     )
-    save(session, instance, workflow)
+    save(instance, workflow)
     session.add(instance)
     session.flush()
     created = sync_projection(session, instance, workflow, ctx)
@@ -226,7 +220,7 @@ def complete_user_task(
 ) -> CommandResult:
     from SpiffWorkflow.exceptions import TaskNotFoundException
 
-    workflow = load(session, instance)
+    workflow = load(instance)
     try:
         task = workflow.get_task_from_id(task_id)
     except TaskNotFoundException:
@@ -241,7 +235,7 @@ def complete_user_task(
         task.run()
         workflow.do_engine_steps()
     with_effects.extend(effects)
-    save(session, instance, workflow)
+    save(instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=with_effects)
 
@@ -252,12 +246,12 @@ def fire_timer(
     from .events import fire_timer as spiff_fire_timer
     from .spiff import collect_side_effects
 
-    workflow = load(session, instance)
+    workflow = load(instance)
     with collect_side_effects() as collected:
         spiff_fire_timer(workflow, timer.task_id, advance=True)
     effects = list(collected)
     timer.fired_at = now
-    save(session, instance, workflow)
+    save(instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=effects)
 
@@ -268,12 +262,12 @@ def deliver_message(
     from .events import deliver_message as spiff_deliver
     from .spiff import collect_side_effects
 
-    workflow = load(session, instance)
+    workflow = load(instance)
     with collect_side_effects() as effects:
         delivered = spiff_deliver(workflow, name, payload, advance=True)
     if not delivered:
         return None
-    save(session, instance, workflow)
+    save(instance, workflow)
     created = sync_projection(session, instance, workflow, ctx)
     return CommandResult(instance=instance, workflow=workflow, new_tasks=created, side_effects=list(effects))
 
