@@ -7,6 +7,7 @@ services the JSON API uses — and render. Every page works without JavaScript; 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -181,28 +182,32 @@ def _run_each(ids: list[uuid.UUID], command: Any) -> tuple[int, list[str]]:
     return done, problems
 
 
+def _bulk(command: Callable[[uuid.UUID], Any], success: Callable[[int], str]) -> Response:
+    """Run ``command`` on every ticked task, flash what happened, and go back to the inbox."""
+    done, problems = _run_each(_task_ids(), command)
+    if done:
+        flash(success(done), "success")
+    for problem in problems:
+        flash(problem, "error")
+    return redirect(_safe_next(url_for("inbox.index")))
+
+
 @bp.post("/inbox/claim")
 @login_required
 def claim() -> Response:
     actor = current_actor()
-    done, problems = _run_each(_task_ids(), lambda tid: services.claim_task(db(), actor, tid))
-    if done:
-        flash(_("Claimed %(n)d task(s).", n=done), "success")
-    for problem in problems:
-        flash(problem, "error")
-    return redirect(_safe_next(url_for("inbox.index")))
+    return _bulk(
+        lambda tid: services.claim_task(db(), actor, tid), lambda n: _("Claimed %(n)d task(s).", n=n)
+    )
 
 
 @bp.post("/inbox/unclaim")
 @login_required
 def unclaim() -> Response:
     actor = current_actor()
-    done, problems = _run_each(_task_ids(), lambda tid: services.unclaim_task(db(), actor, tid))
-    if done:
-        flash(_("Released %(n)d task(s).", n=done), "success")
-    for problem in problems:
-        flash(problem, "error")
-    return redirect(_safe_next(url_for("inbox.index")))
+    return _bulk(
+        lambda tid: services.unclaim_task(db(), actor, tid), lambda n: _("Released %(n)d task(s).", n=n)
+    )
 
 
 @bp.post("/inbox/assign")
