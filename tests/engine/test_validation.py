@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from tests.engine.helpers import FIXTURES, FORM, HEADER, bundle, fixture_files, form_task, process
 from tsunagu.engine.commands import workflows_group
 from tsunagu.engine.errors import Problem
-from tsunagu.engine.validation import lane_role, validate_bundle, validate_paths
+from tsunagu.engine.validation import validate_bundle, validate_paths
+from tsunagu.identity.models import role_for_lane
 
 from .test_safe_xml import BILLION_LAUGHS, XXE
 
@@ -193,11 +194,11 @@ def test_lanes_may_use_role_keys_or_japanese_labels(name: str) -> None:
     assert validate_bundle(bundle(process(lanes=_laned(name)))) == []
 
 
-def test_lane_role_maps_labels_to_keys() -> None:
-    assert lane_role("支援提供機関") == "provider"
-    assert lane_role("auditor") == "auditor"
-    assert lane_role("admin") is None
-    assert lane_role(None) is None
+def test_a_lane_names_a_role_by_key_or_japanese_label() -> None:
+    assert role_for_lane("支援提供機関") == "provider"
+    assert role_for_lane("auditor") == "auditor"
+    assert role_for_lane("admin") is None
+    assert role_for_lane(None) is None
 
 
 def test_unknown_called_element_is_rejected_but_aliases_pass() -> None:

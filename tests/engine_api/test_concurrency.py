@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ def test_twenty_concurrent_completions_one_succeeds_the_rest_get_409(app, api, r
     data = fill(detail["form_schema"], {})
     with transaction(runtime.sessions, tenant.id) as session:
         version_before = session.get(
-            ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"]))
+            ProcessInstance, (tenant.id, uuid.UUID(case["process_instance_id"]))
         ).version
 
     barrier = threading.Barrier(20)
@@ -41,15 +42,13 @@ def test_twenty_concurrent_completions_one_succeeds_the_rest_get_409(app, api, r
 
     assert sorted(statuses) == [200] + [409] * 19
     with transaction(runtime.sessions, tenant.id) as session:
-        instance = session.get(
-            ProcessInstance, (tenant.id, __import__("uuid").UUID(case["process_instance_id"]))
-        )
+        instance = session.get(ProcessInstance, (tenant.id, uuid.UUID(case["process_instance_id"])))
         assert instance.version == version_before + 1
         completions = (
             session.execute(
                 select(CaseEvent).where(
                     CaseEvent.kind == "task_completed",
-                    CaseEvent.task_id == __import__("uuid").UUID(first["id"]),
+                    CaseEvent.task_id == uuid.UUID(first["id"]),
                 )
             )
             .scalars()

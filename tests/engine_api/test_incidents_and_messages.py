@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from tests.engine_api.driver import drive_to_monitoring
@@ -91,3 +92,38 @@ def test_a_ward_consultant_opens_cases_only_in_her_own_ward(client, runtime, ten
     )
     own = api.post("/cases", json={"person": {"name": "a", "name_kana": "ア"}, "org_unit": "kohoku"})
     assert own.status_code == 201
+
+
+def test_a_task_in_a_sub_unit_can_be_handed_to_a_member_of_the_ward_above(client, runtime, tenant, admin):
+    """Reassignment uses the same org-unit rule as permissions: a ward's members cover its sections."""
+    from sqlalchemy import update
+
+    from tests.engine_api.driver import Api
+    from tests.factories import make_org_unit, make_user
+    from tsunagu.core.errors import ValidationFailed
+    from tsunagu.identity.principal import Principal
+    from tsunagu.inbox.services import assign_task
+    from tsunagu.tenancy.models import OrgUnit
+
+    ward = make_org_unit(runtime, tenant, "kohoku", "港北区")
+    section = make_org_unit(runtime, tenant, "kohoku-seikatsu", "港北区生活支援課", kind="department")
+    other = make_org_unit(runtime, tenant, "tsurumi", "鶴見区")
+    with transaction(runtime.sessions, tenant.id) as session:
+        session.execute(update(OrgUnit).where(OrgUnit.id == section.id).values(parent_id=ward.id))
+    in_ward = make_user(runtime, tenant, email="w@example.jp", roles=["consultant"], org_unit=ward)
+    elsewhere = make_user(runtime, tenant, email="t@example.jp", roles=["consultant"], org_unit=other)
+    case = Api(client, tenant.slug, admin.token).start_case(org_unit="kohoku-seikatsu")
+    (task,) = Api(client, tenant.slug, admin.token).ready_tasks(case["id"])
+    boss = Principal(
+        user_id=admin.user.id,
+        tenant_id=tenant.id,
+        roles=frozenset({"tenant_admin"}),
+        org_unit_ids=frozenset(),
+    )
+    with transaction(runtime.sessions, tenant.id) as session:
+        with pytest.raises(ValidationFailed):
+            assign_task(session, boss, uuid.UUID(task["id"]), elsewhere.user.id)
+    with transaction(runtime.sessions, tenant.id) as session:
+        assert (
+            assign_task(session, boss, uuid.UUID(task["id"]), in_ward.user.id).assignee_id == in_ward.user.id
+        )

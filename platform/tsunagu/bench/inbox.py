@@ -414,15 +414,15 @@ def vacuum_analyze(owner_dsn: str) -> None:
 @dataclass(frozen=True)
 class Viewer:
     tenant_id: uuid.UUID
-    consultant: Any  # inbox.services.Actor
-    admin: Any  # inbox.services.Actor
+    consultant: Any  # identity.principal.Principal
+    admin: Any  # identity.principal.Principal
 
 
 def viewers(
     towns: list[Municipality], count: int, rng: random.Random, only: Municipality | None = None
 ) -> list[Viewer]:
     """Consultants (with their org unit) and the tenant administrator of tenants drawn by population."""
-    from ..inbox.services import Actor
+    from ..identity.principal import Principal
 
     picked = (
         [only] * count
@@ -433,12 +433,18 @@ def viewers(
     for town in picked:
         consultants = [k for k in range(town.users) if (k // town.units) % 10 < 6]
         k = rng.choice(consultants)
-        consultant = Actor(
+        consultant = Principal(
             user_id=town.user_id(k),
+            tenant_id=town.id,
             roles=frozenset({"consultant"}),
             org_unit_ids=frozenset({town.unit_id(k % town.units)}),
         )
-        admin = Actor(user_id=town.user_id(0), roles=frozenset({"tenant_admin"}), org_unit_ids=frozenset())
+        admin = Principal(
+            user_id=town.user_id(0),
+            tenant_id=town.id,
+            roles=frozenset({"tenant_admin"}),
+            org_unit_ids=frozenset(),
+        )
         result.append(Viewer(town.id, consultant, admin))
     return result
 

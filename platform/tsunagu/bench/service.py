@@ -276,9 +276,15 @@ def run_case(
     from ..core.session import transaction
     from ..engine.timers import fire_due_timers
     from ..identity.models import Role
-    from ..inbox.services import Actor, complete_task
+    from ..identity.principal import Principal
+    from ..inbox.services import complete_task
 
-    actor = Actor(user_id=bench.user_id, roles=frozenset({Role.TENANT_ADMIN}), org_unit_ids=frozenset())
+    actor = Principal(
+        user_id=bench.user_id,
+        tenant_id=bench.tenant_id,
+        roles=frozenset({Role.TENANT_ADMIN}),
+        org_unit_ids=frozenset(),
+    )
     result = ServiceCase()
     profiling = profiler.enable if profiler else _nothing
     not_profiling = profiler.disable if profiler else _nothing
@@ -299,7 +305,7 @@ def run_case(
             profiling()
             t0 = time.perf_counter()
             with transaction(runtime.sessions, bench.tenant_id) as session:
-                complete_task(session, actor, task_id, data, library_root=workflows_dir)
+                complete_task(session, actor, task_id, data)
             result.tasks.append((element, time.perf_counter() - t0))
             not_profiling()
             if counter is not None:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 
-from ..core.errors import NotFound, ValidationFailed
+from ..core.errors import ValidationFailed
 from ..identity.auth import current_principal
 from ..identity.models import Role
 from ..identity.permissions import authorize
 from ..tenancy.models import Tenant
 from ..web.blueprints import api_bp, require_roles
-from ..web.requests import db
+from ..web.requests import db, parse_id
 from . import services
 
 _WRITERS = (Role.TENANT_ADMIN, Role.CONSULTANT, Role.MUNICIPAL_STAFF)
 _READERS = (*_WRITERS, Role.MEETING_SECRETARIAT, Role.AUDITOR, Role.PROVIDER)
-
-
-def parse_uuid(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("not found") from None
 
 
 @api_bp.post("/cases")
@@ -62,7 +54,7 @@ def create_case() -> Any:
 @require_roles(*_READERS)
 def show_case(case_id: str) -> Any:
     session = db()
-    case = services.get_case(session, parse_uuid(case_id))
+    case = services.get_case(session, parse_id(case_id))
     authorize(current_principal(), "case.read", case)  # another org unit's case: 404
     return jsonify(services.case_detail(session, case))
 
@@ -78,7 +70,7 @@ def post_message(case_id: str) -> Any:
     if name not in MESSAGE_NAMES or not isinstance(payload, dict):
         raise ValidationFailed("unknown message", details={"name": [f"one of {', '.join(MESSAGE_NAMES)}"]})
     session = db()
-    authorize(current_principal(), "case.message", services.get_case(session, parse_uuid(case_id)))
-    deliver_to_case(session, parse_uuid(case_id), name, payload, actor_id=g.principal.user_id)
-    case = services.get_case(session, parse_uuid(case_id))
+    case = services.get_case(session, parse_id(case_id))
+    authorize(current_principal(), "case.message", case)
+    deliver_to_case(session, case, name, payload, actor_id=g.principal.user_id)
     return jsonify({"id": str(case.id), "stage": case.stage, "status": case.status})

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import Conflict
 from ..core.session import TenantSession
 from .models import ProcessInstance
+
+if TYPE_CHECKING:
+    from ..cases.models import Case
 
 MESSAGE_NAMES = ("meeting_decided", "consent_withdrawn", "referral_received")
 
 
 def deliver_to_case(
     session: TenantSession,
-    case_id: uuid.UUID,
+    case: Case,
     name: str,
     payload: dict[str, Any],
     actor_id: uuid.UUID | None = None,
@@ -23,7 +26,6 @@ def deliver_to_case(
     from ..cases import services as cases
     from . import runner
 
-    case = cases.get_case(session, case_id)
     if case.process_instance_id is None:
         raise Conflict("the case has no process", code="no_process")
     instance = session.get(ProcessInstance, (case.tenant_id, case.process_instance_id))

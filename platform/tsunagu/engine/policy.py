@@ -51,11 +51,6 @@ _EXPRESSION_TAGS = {
 }
 
 
-def lane_role(name: str | None) -> str | None:
-    """The role key a lane name denotes: a key (``consultant``) or its Japanese label (``相談支援員``)."""
-    return role_for_lane(name)
-
-
 def _local(element: etree._Element) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -129,7 +124,7 @@ def lane_problems(root: etree._Element, filename: str) -> list[Problem]:
             f"'{lane.get('name') or ''}' does not name a role (use one of: {roles}, or their Japanese labels)",
         )
         for lane in root.iterfind(".//bpmn:lane", NSMAP)
-        if lane_role(lane.get("name")) is None
+        if role_for_lane(lane.get("name")) is None
     ]
 
 

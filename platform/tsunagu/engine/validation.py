@@ -22,7 +22,6 @@ from .policy import (
     expression_problems,
     form_problems,
     lane_problems,
-    lane_role,
     reference_problems,
     script_problems,
     service_problems,
@@ -33,7 +32,7 @@ from .spiff import DEFAULT_ALIASES, load_definitions
 FormsAvailable = Collection[str] | Callable[[str], bool]
 DEFINITION_SUFFIXES = (".bpmn", ".dmn")
 
-__all__ = ["Problem", "lane_role", "validate_bundle", "validate_paths", "validate_paths_report"]
+__all__ = ["Problem", "validate_bundle", "validate_paths", "validate_paths_report"]
 
 
 def _form_problem(name: str, data: bytes, max_bytes: int) -> Problem | None:

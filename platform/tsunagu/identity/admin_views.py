@@ -19,7 +19,7 @@ from ..core.errors import NotFound, ValidationFailed
 from ..tenancy.models import OrgUnit, Tenant
 from ..tenancy.presets import PRESET_SCHEMA
 from ..web.blueprints import tenant_bp
-from ..web.requests import db, runtime
+from ..web.requests import db, parse_id, runtime
 from . import services
 from .auth import current_principal, unauthenticated_response
 from .models import ALL_ROLES, ROLE_LABELS_JA, Role, User
@@ -47,13 +47,6 @@ def admin_page(action: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
-
-
-def _parse_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("見つかりません / not found") from None
 
 
 def _tenant() -> Tenant:
@@ -95,7 +88,7 @@ def admin_users() -> Any:
 @tenant_bp.get("/admin/users/<user_id>")
 @admin_page("admin.users")
 def admin_user(user_id: str) -> Any:
-    return _render_user(services.get_user(db(), _parse_id(user_id)))
+    return _render_user(services.get_user(db(), parse_id(user_id)))
 
 
 def _render_user(user: User, errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
@@ -119,7 +112,7 @@ def _render_user(user: User, errors: dict[str, list[str]] | None = None, status:
 @admin_page("admin.users")
 def admin_user_save(user_id: str) -> Any:
     session = db()
-    user = services.get_user(session, _parse_id(user_id))
+    user = services.get_user(session, parse_id(user_id))
     roles = [r for r in request.form.getlist("roles") if r in ALL_ROLES]
     try:
         units = [uuid.UUID(u) for u in request.form.getlist("org_units") if u]
@@ -140,7 +133,7 @@ def admin_user_save(user_id: str) -> Any:
 @admin_page("admin.users")
 def admin_user_deactivate(user_id: str) -> Any:
     session = db()
-    user = services.get_user(session, _parse_id(user_id))
+    user = services.get_user(session, parse_id(user_id))
     if user.id == g.principal.user_id:
         return _render_user(
             user, {"active": ["自分自身は無効化できません / you cannot deactivate yourself"]}, 422
@@ -154,7 +147,7 @@ def admin_user_deactivate(user_id: str) -> Any:
 @tenant_bp.post("/admin/users/<user_id>/activate")
 @admin_page("admin.users")
 def admin_user_activate(user_id: str) -> Any:
-    user = services.get_user(db(), _parse_id(user_id))
+    user = services.get_user(db(), parse_id(user_id))
     services.set_active(db(), user, True)
     return redirect(url_for("tenant.admin_user", user_id=user.id))
 
@@ -212,7 +205,7 @@ def admin_token_create() -> Any:
 @tenant_bp.post("/admin/tokens/<token_id>/revoke")
 @admin_page("admin.tokens")
 def admin_token_revoke(token_id: str) -> Any:
-    services.revoke_token(db(), _parse_id(token_id))
+    services.revoke_token(db(), parse_id(token_id))
     return redirect(url_for("tenant.admin_tokens"))
 
 

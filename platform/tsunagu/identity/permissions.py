@@ -26,7 +26,7 @@ from .models import ALL_ROLES, Role
 
 
 class Subject(Protocol):
-    """What a check needs: a :class:`~tsunagu.identity.principal.Principal` (or the inbox's ``Actor``)."""
+    """What a check needs of a :class:`~tsunagu.identity.principal.Principal`."""
 
     @property
     def user_id(self) -> uuid.UUID: ...

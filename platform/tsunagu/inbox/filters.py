@@ -17,8 +17,9 @@ from sqlalchemy import Select, func, or_, select
 from ..core.db import utcnow
 from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
+from ..identity.principal import Principal
 from .models import HumanTask, SavedView
-from .services import Actor, task_query
+from .services import task_query
 
 SCOPES = ("mine", "role", "all")
 DUE = ("", "overdue", "soon", "none")
@@ -88,7 +89,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def filtered_query(actor: Actor, filters: InboxFilters) -> Select[Any]:
+def filtered_query(actor: Principal, filters: InboxFilters) -> Select[Any]:
     stmt = task_query(actor, filters.scope, "ready")
     now = utcnow()
     if filters.due == "overdue":
@@ -116,7 +117,7 @@ def filtered_query(actor: Actor, filters: InboxFilters) -> Select[Any]:
     return stmt.order_by(None).order_by(primary.nulls_last(), HumanTask.created_at, HumanTask.id)
 
 
-def count(session: TenantSession, actor: Actor, filters: InboxFilters) -> int:
+def count(session: TenantSession, actor: Principal, filters: InboxFilters) -> int:
     sub = filtered_query(actor, filters).order_by(None).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
@@ -129,7 +130,7 @@ class Page:
     pages: int
 
 
-def page_of(session: TenantSession, actor: Actor, filters: InboxFilters, page: int) -> Page:
+def page_of(session: TenantSession, actor: Principal, filters: InboxFilters, page: int) -> Page:
     total = count(session, actor, filters)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -146,7 +147,7 @@ BUILTIN_VIEWS: tuple[tuple[str, InboxFilters], ...] = (
 )
 
 
-def step_options(session: TenantSession, actor: Actor) -> list[tuple[str, str]]:
+def step_options(session: TenantSession, actor: Principal) -> list[tuple[str, str]]:
     """(element id, title) of the process steps among the ready tasks the actor may see."""
     stmt = (
         task_query(actor, "all", "ready")
@@ -159,7 +160,7 @@ def step_options(session: TenantSession, actor: Actor) -> list[tuple[str, str]]:
 
 
 # ---- saved views ----------------------------------------------------------------------------------------
-def visible_views(session: TenantSession, actor: Actor) -> list[SavedView]:
+def visible_views(session: TenantSession, actor: Principal) -> list[SavedView]:
     stmt = (
         select(SavedView)
         .where(or_(SavedView.owner_id == actor.user_id, SavedView.shared.is_(True)))
@@ -168,7 +169,7 @@ def visible_views(session: TenantSession, actor: Actor) -> list[SavedView]:
     return list(session.execute(stmt).scalars())
 
 
-def get_view(session: TenantSession, actor: Actor, view_id: uuid.UUID) -> SavedView:
+def get_view(session: TenantSession, actor: Principal, view_id: uuid.UUID) -> SavedView:
     view = session.get(SavedView, (session.require_tenant_id(), view_id))
     if view is None or not (view.shared or view.owner_id == actor.user_id):
         raise NotFound("保存したビューが見つかりません / saved view not found")
@@ -176,7 +177,7 @@ def get_view(session: TenantSession, actor: Actor, view_id: uuid.UUID) -> SavedV
 
 
 def save_view(
-    session: TenantSession, actor: Actor, name: str, filters: InboxFilters, *, shared: bool
+    session: TenantSession, actor: Principal, name: str, filters: InboxFilters, *, shared: bool
 ) -> SavedView:
     """Create a view, or update the actor's own view of the same name."""
     name = name.strip()
@@ -198,7 +199,7 @@ def save_view(
     return existing
 
 
-def delete_view(session: TenantSession, actor: Actor, view_id: uuid.UUID) -> None:
+def delete_view(session: TenantSession, actor: Principal, view_id: uuid.UUID) -> None:
     view = get_view(session, actor, view_id)
     if view.owner_id != actor.user_id and not actor.is_admin:
         raise Forbidden("自分のビューのみ削除できます / only the owner can delete a view")

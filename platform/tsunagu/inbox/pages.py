@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -339,9 +339,7 @@ def submit_task(task_id: str) -> Any:
             services.save_draft(session, actor, found.id, data)
             flash(_("Saved a draft. You can come back to it later."), "success")
             return redirect(url_for("inbox.task", task_id=found.id))
-        services.complete_task(
-            session, actor, found.id, data, current_app.extensions["tsunagu"].settings.workflows_dir
-        )
+        services.complete_task(session, actor, found.id, data)
     except ValidationFailed as exc:
         errors = exc.details
         if schema is not None and current_language() != "ja":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -13,35 +12,14 @@ from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..identity import permissions
-from ..identity.models import Membership, Role
+from ..identity.models import Role
+from ..identity.principal import Principal
 from .models import HumanTask
 
 SCOPES = ("mine", "role", "all")
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a signed-in user or an API token's user, with roles and org units in this tenant."""
-
-    user_id: uuid.UUID
-    roles: frozenset[str]
-    org_unit_ids: frozenset[uuid.UUID]
-
-    @property
-    def is_admin(self) -> bool:
-        return Role.TENANT_ADMIN in self.roles
-
-
-def actor_for(session: TenantSession, user_id: uuid.UUID, roles: frozenset[str]) -> Actor:
-    units = session.execute(
-        select(Membership.org_unit_id).where(
-            Membership.user_id == user_id, Membership.org_unit_id.is_not(None)
-        )
-    ).scalars()
-    return Actor(user_id=user_id, roles=roles, org_unit_ids=frozenset(u for u in units if u is not None))
-
-
-def _visible(actor: Actor) -> Any:
+def _visible(actor: Principal) -> Any:
     """Rows an actor may see at all: admins and auditors see the tenant; others their roles in their units.
 
     The rule lives in ``identity.permissions`` (``task_scope``); ``None`` means the whole tenant.
@@ -49,7 +27,7 @@ def _visible(actor: Actor) -> Any:
     return permissions.task_scope(actor)
 
 
-def task_query(actor: Actor, scope: str = "mine", state: str = "ready") -> Select[Any]:
+def task_query(actor: Principal, scope: str = "mine", state: str = "ready") -> Select[Any]:
     if scope not in SCOPES:
         raise ValidationFailed("unknown scope", details={"scope": [f"one of {', '.join(SCOPES)}"]})
     stmt = select(HumanTask).where(HumanTask.state == state)
@@ -69,7 +47,7 @@ def task_query(actor: Actor, scope: str = "mine", state: str = "ready") -> Selec
 
 def list_tasks(
     session: TenantSession,
-    actor: Actor,
+    actor: Principal,
     scope: str = "mine",
     state: str = "ready",
     limit: int = 100,
@@ -80,7 +58,7 @@ def list_tasks(
 
 
 def get_task(
-    session: TenantSession, actor: Actor, task_id: uuid.UUID, *, for_update: bool = False
+    session: TenantSession, actor: Principal, task_id: uuid.UUID, *, for_update: bool = False
 ) -> HumanTask:
     stmt = select(HumanTask).where(HumanTask.id == task_id)
     if for_update:
@@ -93,12 +71,12 @@ def get_task(
     return task
 
 
-def _check_may_act(task: HumanTask, actor: Actor) -> None:
+def _check_may_act(task: HumanTask, actor: Principal) -> None:
     """Auditors only read; others act on their role's tasks or their own (``identity.permissions``)."""
     permissions.authorize(actor, "task.act", task)
 
 
-def lock_workable_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+def lock_workable_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> HumanTask:
     """Lock the task row (concurrent writers queue here) and check ``actor`` may work it now: 403 or 409."""
     task = get_task(session, actor, task_id, for_update=True)
     _check_may_act(task, actor)
@@ -115,7 +93,7 @@ def lock_workable_task(session: TenantSession, actor: Actor, task_id: uuid.UUID)
     return task
 
 
-def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+def claim_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> HumanTask:
     task = lock_workable_task(session, actor, task_id)
     task.assignee_id = actor.user_id
     task.updated_at = utcnow()
@@ -123,7 +101,7 @@ def claim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> Huma
     return task
 
 
-def unclaim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> HumanTask:
+def unclaim_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> HumanTask:
     task = get_task(session, actor, task_id, for_update=True)
     if task.assignee_id != actor.user_id and not actor.is_admin:
         raise Forbidden("自分が引き受けたタスクのみ戻せます / only the assignee can release the task")
@@ -133,7 +111,10 @@ def unclaim_task(session: TenantSession, actor: Actor, task_id: uuid.UUID) -> Hu
 
 
 def complete_task(
-    session: TenantSession, actor: Actor, task_id: uuid.UUID, data: dict[str, Any], library_root: Any = None
+    session: TenantSession,
+    actor: Principal,
+    task_id: uuid.UUID,
+    data: dict[str, Any],
 ) -> HumanTask:
     """Validate ``data`` against the task's form and complete it. 409 if done or claimed by someone else."""
     from ..cases import services as cases
@@ -165,12 +146,13 @@ def complete_task(
         if case
         else runner.TaskContext(case_id=None, org_unit_id=task.org_unit_id)
     )
-    result = runner.complete_user_task(session, instance, task.id, cleaned, ctx)
+    # Marked before the engine runs, so the projection sees it done and the row is written once.
     task.state = "completed"
     task.completed_at = utcnow()
     task.completed_by = actor.user_id
     task.assignee_id = task.assignee_id or actor.user_id
     task.draft = None
+    result = runner.complete_user_task(session, instance, task.id, cleaned, ctx)
     if case is not None:
         cases.record_event(
             session,
@@ -209,21 +191,22 @@ def task_json(task: HumanTask) -> dict[str, Any]:
 
 
 def _holds_role(session: TenantSession, user_id: uuid.UUID, role: str, org_unit_id: uuid.UUID | None) -> bool:
+    """Whether an active user could work a task of ``role`` in ``org_unit_id`` — the rule their own principal
+    would be checked by (``membership_units``: sub-units of a member's unit count as theirs)."""
     from ..identity.models import User
+    from ..identity.principal import membership_units
 
     user = session.get(User, (session.require_tenant_id(), user_id))
     if user is None or not user.active:
         return False
-    for membership in session.execute(select(Membership).where(Membership.user_id == user_id)).scalars():
-        if role not in (membership.roles or []) and Role.TENANT_ADMIN not in (membership.roles or []):
-            continue
-        if org_unit_id is None or membership.org_unit_id in (None, org_unit_id):
-            return True
-    return False
+    roles, units = membership_units(session, user_id)
+    if role not in roles and Role.TENANT_ADMIN not in roles:
+        return False
+    return not units or org_unit_id is None or org_unit_id in units
 
 
 def assign_task(
-    session: TenantSession, actor: Actor, task_id: uuid.UUID, assignee_id: uuid.UUID
+    session: TenantSession, actor: Principal, task_id: uuid.UUID, assignee_id: uuid.UUID
 ) -> HumanTask:
     """担当者の変更 — hand a task to another user holding its role.
 
@@ -251,7 +234,9 @@ def assign_task(
     return task
 
 
-def save_draft(session: TenantSession, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> HumanTask:
+def save_draft(
+    session: TenantSession, actor: Principal, task_id: uuid.UUID, data: dict[str, Any]
+) -> HumanTask:
     """一時保存 — keep what was typed without validating or completing. 409 like completing."""
     task = lock_workable_task(session, actor, task_id)
     task.draft = data

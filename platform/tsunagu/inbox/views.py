@@ -6,16 +6,17 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from ..cases.views import parse_uuid
 from ..core.errors import ValidationFailed
 from ..identity.models import ALL_ROLES
+from ..identity.principal import Principal
 from ..web.blueprints import api_bp, require_roles
-from ..web.requests import db
+from ..web.requests import db, parse_id
 from . import services
 
 
-def _actor() -> services.Actor:
-    return services.actor_for(db(), g.principal.user_id, g.principal.roles)
+def _actor() -> Principal:
+    principal: Principal = g.principal
+    return principal
 
 
 @api_bp.get("/tasks")
@@ -41,7 +42,7 @@ def show_task(task_id: str) -> Any:
     from ..engine.models import ProcessInstance
 
     session = db()
-    task = services.get_task(session, _actor(), parse_uuid(task_id))
+    task = services.get_task(session, _actor(), parse_id(task_id))
     body = services.task_json(task)
     schema = None
     if task.form_key:
@@ -55,7 +56,7 @@ def show_task(task_id: str) -> Any:
 @api_bp.post("/tasks/<task_id>/claim")
 @require_roles(*ALL_ROLES)
 def claim(task_id: str) -> Any:
-    task = services.claim_task(db(), _actor(), parse_uuid(task_id))
+    task = services.claim_task(db(), _actor(), parse_id(task_id))
     return jsonify(services.task_json(task))
 
 
@@ -67,5 +68,5 @@ def complete(task_id: str) -> Any:
         raise ValidationFailed(
             'body must be {"data": {...}}', details={"data": ["JSON オブジェクトが必要です"]}
         )
-    task = services.complete_task(db(), _actor(), parse_uuid(task_id), body.get("data") or {})
+    task = services.complete_task(db(), _actor(), parse_id(task_id), body.get("data") or {})
     return jsonify(services.task_json(task))

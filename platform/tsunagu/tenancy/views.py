@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import g, jsonify, render_template, request
@@ -11,7 +10,7 @@ from sqlalchemy import select
 from ..core.errors import NotFound, ValidationFailed
 from ..identity.models import Role
 from ..web.blueprints import api_bp, require_roles, tenant_bp
-from ..web.requests import db
+from ..web.requests import db, parse_id
 from .models import OrgUnit, Tenant
 from .services import get_org_unit
 
@@ -25,13 +24,6 @@ def _org_unit_json(unit: OrgUnit) -> dict[str, Any]:
         "parent_id": str(unit.parent_id) if unit.parent_id else None,
         "active": unit.active,
     }
-
-
-def _parse_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("not found") from None
 
 
 @tenant_bp.get("/")
@@ -51,7 +43,7 @@ def list_org_units() -> Any:
 @api_bp.get("/org-units/<unit_id>")
 @require_roles(*[r.value for r in Role])
 def show_org_unit(unit_id: str) -> Any:
-    unit = get_org_unit(db(), _parse_id(unit_id))
+    unit = get_org_unit(db(), parse_id(unit_id))
     if unit is None:
         raise NotFound("org unit not found")
     return jsonify(_org_unit_json(unit))
@@ -60,7 +52,7 @@ def show_org_unit(unit_id: str) -> Any:
 @api_bp.patch("/org-units/<unit_id>")
 @require_roles(Role.TENANT_ADMIN)
 def update_org_unit(unit_id: str) -> Any:
-    unit = get_org_unit(db(), _parse_id(unit_id))
+    unit = get_org_unit(db(), parse_id(unit_id))
     if unit is None:
         raise NotFound("org unit not found")
     payload = request.get_json(silent=True) or {}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-import uuid
-from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint
 
-from ..core.errors import NotFound, Unauthorized
+from ..core.errors import Unauthorized
+from ..identity.principal import Principal
 from .blueprints import _add_tenant, _resolve_tenant
+from .requests import parse_id
+
+__all__ = ["current_actor", "in_language", "localize_errors", "parse_id", "tenant_pages"]
 
 
 def tenant_pages(name: str, import_name: str) -> Blueprint:
@@ -20,31 +22,14 @@ def tenant_pages(name: str, import_name: str) -> Blueprint:
     return bp
 
 
-def current_actor() -> Any:
-    """The signed-in user as an inbox :class:`~tsunagu.inbox.services.Actor` (roles and org units)."""
+def current_actor() -> Principal:
+    """The signed-in principal of this request; 401 when nobody is signed in."""
     from ..identity.auth import current_principal
-    from ..inbox.services import Actor
 
-    actor = g.get("actor")
-    if actor is not None:
-        return actor
     principal = current_principal()
     if principal is None:
         raise Unauthorized("サインインしてください / please sign in")
-    actor = Actor(
-        user_id=principal.user_id,
-        roles=frozenset(principal.roles),
-        org_unit_ids=frozenset(principal.org_unit_ids),
-    )
-    g.actor = actor
-    return actor
-
-
-def parse_id(raw: str | None) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        raise NotFound("not found") from None
+    return principal
 
 
 def localize_errors(errors: dict[str, list[str]], lang: str) -> dict[str, list[str]]:

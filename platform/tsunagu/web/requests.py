@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
 
 from ..core.context import TenantRef
+from ..core.errors import NotFound
 from ..core.runtime import Runtime
 from ..core.session import TenantSession
 
@@ -26,6 +28,14 @@ def db() -> TenantSession:
         session = runtime().sessions(info={"tenant_id": tenant.id if tenant else None})
         g._db = session
     return session
+
+
+def parse_id(raw: str | None) -> uuid.UUID:
+    """An id from a URL; anything that is not a UUID is simply not found (never a 500)."""
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFound("見つかりません / not found") from None
 
 
 def wants_json() -> bool:
