@@ -5,14 +5,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from tsunagu.core.db import make_engine
 from tsunagu.core.runtime import Runtime
-from tsunagu.core.session import transaction
+from tsunagu.core.session import TenantSession, make_sessionmaker, transaction
 from tsunagu.identity.models import Membership, User
 from tsunagu.identity.tokens import create_token
 from tsunagu.tenancy.models import OrgUnit, Tenant
 
+_owner_sessions: dict[str, sessionmaker[TenantSession]] = {}
+
+
+def owner_sessions(runtime: Runtime) -> sessionmaker[TenantSession]:
+    """Sessions as the owner role (``migration_database_url``), the only role that may insert tenants or
+    change their status; one engine per database, kept for the test process."""
+    url = runtime.settings.migration_database_url
+    if url not in _owner_sessions:
+        _owner_sessions[url] = make_sessionmaker(make_engine(url, pool_size=2))
+    return _owner_sessions[url]
+
 
 def make_tenant(runtime: Runtime, slug: str | None = None, **fields: object) -> Tenant:
+    """A tenant row, inserted as the owner (as ``tenants sync`` does): the application role cannot."""
     slug = slug or f"t{uuid.uuid4().hex[:8]}"
     values: dict[str, object] = {
         "slug": slug,
@@ -24,7 +40,7 @@ def make_tenant(runtime: Runtime, slug: str | None = None, **fields: object) -> 
         "settings": {},
     }
     values.update(fields)
-    with transaction(runtime.sessions, None) as session:
+    with transaction(owner_sessions(runtime), None, system=True) as session:
         tenant = Tenant(**values)
         session.add(tenant)
     return tenant
@@ -69,3 +85,10 @@ def make_user(
         )
         issued = create_token(session, user, roles)
     return UserWithToken(user=user, token=issued.token)
+
+
+def tenant_row(runtime: Runtime, slug: str) -> Tenant:
+    """The whole ``tenant`` row of ``slug``, read as the owner (the application role sees only the bound
+    tenant's own row, and no row at all without one)."""
+    with transaction(owner_sessions(runtime), None, system=True) as session:
+        return session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()

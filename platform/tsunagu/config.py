@@ -24,6 +24,35 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and what is wrong."""
 
 
+#: A tenant slug (``tenancy.preset_schema.SLUG_RE``), repeated here because secrets are keyed by it.
+_SLUG = re.compile(r"^[a-z0-9-]{2,63}$")
+#: The environment variables that may hold tenants' OpenID client secrets, and nothing else.
+_TENANT_SECRET_VARIABLE = re.compile(r"^TSUNAGU_OIDC_[A-Z0-9_]+_CLIENT_SECRET$")
+#: The file, under ``TSUNAGU_SECRETS_DIR/<slug>/``, that may hold a tenant's OpenID client secret.
+TENANT_SECRET_FILE = "oidc_client_secret"  # noqa: S105 - a file name, not a secret
+
+
+def oidc_client_secret_ref(slug: str) -> str:
+    """The one name tenant ``slug``'s ``client_secret_ref`` may have: ``TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET``.
+
+    The slug in upper case with ``-`` as ``_``. Slugs have no ``_``, so two tenants never share a name, and no
+    platform variable (database, Redis, signing key, operators' secret) has this shape.
+    """
+    return f"TSUNAGU_OIDC_{slug.upper().replace('-', '_')}_CLIENT_SECRET"
+
+
+class ForeignSecretRef(ValueError):
+    """A tenant's secret reference points outside the tenant's own namespace."""
+
+    def __init__(self, slug: str, ref: str) -> None:
+        self.slug = slug
+        self.ref = ref
+        self.expected = oidc_client_secret_ref(slug)
+        super().__init__(
+            f"client_secret_ref {ref!r} is outside tenant {slug!r}'s namespace; it must be {self.expected}"
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -51,17 +80,33 @@ class Settings:
     operator_emails: frozenset[str] = frozenset()
     #: The demo's local OpenID provider: when set, every tenant signs in there (never in production).
     demo_idp_url: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    #: Directory of per-tenant secret files, ``<dir>/<slug>/oidc_client_secret`` (e.g. a mounted Secret).
+    secrets_dir: Path | None = None
+    #: The ``TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET`` variables found at start, and only those.
+    tenant_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def operator_sign_in_configured(self) -> bool:
         return bool(self.operator_issuer and self.operator_client_id and self.operator_client_secret)
 
-    def secret(self, name: str) -> str | None:
-        """The value of the environment variable ``name`` (a tenant's ``client_secret_ref``), or ``None``."""
-        value = self.extra.get(name)
-        if value is None and not name.startswith("TSUNAGU_"):
-            value = os.environ.get(name)
+    def tenant_client_secret(self, slug: str, ref: str) -> str | None:
+        """Tenant ``slug``'s OpenID client secret, or ``None`` when it is not set.
+
+        ``ref`` (the tenant's ``client_secret_ref``) must be :func:`oidc_client_secret_ref` of the slug, else
+        :class:`ForeignSecretRef`: a tenant administrator chooses the ref, so it is never used to look a name
+        up — the value comes from the tenant's own variable, or failing that from the file
+        ``TSUNAGU_SECRETS_DIR/<slug>/oidc_client_secret`` (read at each use, so a rotated secret is picked up).
+        """
+        if not _SLUG.match(slug) or ref != oidc_client_secret_ref(slug):
+            raise ForeignSecretRef(slug, ref)
+        value = self.tenant_secrets.get(ref)
+        if not value and self.secrets_dir is not None:
+            path = self.secrets_dir / slug / TENANT_SECRET_FILE
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except (FileNotFoundError, NotADirectoryError):
+                value = None
         return value or None
 
     @property
@@ -179,6 +224,10 @@ class Settings:
             elif not _is_issuer_url(demo_idp_url):
                 problems.append(f"TSUNAGU_DEMO_IDP_URL={demo_idp_url!r} is not an http(s):// URL")
 
+        secrets_dir = get("SECRETS_DIR")
+        if secrets_dir is not None and not Path(secrets_dir).is_absolute():
+            problems.append(f"TSUNAGU_SECRETS_DIR={secrets_dir!r} must be an absolute path")
+
         settings = cls(
             env=mode,
             database_url=database_url,
@@ -200,6 +249,8 @@ class Settings:
             operator_client_secret=operator_client_secret,
             operator_emails=operator_emails,
             demo_idp_url=demo_idp_url,
+            secrets_dir=Path(secrets_dir) if secrets_dir else None,
+            tenant_secrets={k: v for k, v in env.items() if _TENANT_SECRET_VARIABLE.match(k) and v.strip()},
             extra={k: v for k, v in env.items() if k.startswith("TSUNAGU_")},
         )
         if problems:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine_api.driver import Api, later
-from tests.factories import make_user
+from tests.factories import make_user, tenant_row
 from tsunagu.core.db import utcnow
 from tsunagu.tenancy.sync import sync_presets
 
@@ -25,13 +25,8 @@ def presets(runtime):
 
 
 def _api(client, runtime, slug: str) -> Api:
-    from sqlalchemy import select
 
-    from tsunagu.core.session import transaction
-    from tsunagu.tenancy.models import Tenant
-
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()
+    tenant = tenant_row(runtime, slug)
     user = make_user(runtime, tenant, email=f"admin@{slug}.example.jp", roles=["tenant_admin"])
     return Api(client, slug, user.token)
 

@@ -110,7 +110,7 @@ def test_identity_provider_settings_are_validated_saved_and_tested(admin, idp_cl
         "csrf_token": csrf_from(page),
         "issuer": oidc_provider.issuer,
         "client_id": "tsunagu-admin-city",
-        "client_secret_ref": "TSUNAGU_OIDC_TEST_CLIENT_SECRET",
+        "client_secret_ref": "TSUNAGU_OIDC_ADMIN_CITY_CLIENT_SECRET",
         "scopes": "openid email profile",
         "claim_email": "email",
         "claim_name": "name",
@@ -130,7 +130,7 @@ def test_identity_provider_settings_are_validated_saved_and_tested(admin, idp_cl
     assert "https://" in invalid.get_data(as_text=True) and "openid" in invalid.get_data(as_text=True)
 
     assert idp_client.post(path, data=form).status_code == 302
-    with transaction(runtime.sessions, None) as session:
+    with transaction(runtime.sessions, admin.id) as session:  # the tenant's own row
         idp = session.get(Tenant, admin.id).settings["identity_provider"]
     assert idp["client_id"] == "tsunagu-admin-city"
     assert idp["allowed_email_domains"] == ["example.jp", "admin-city.example"]

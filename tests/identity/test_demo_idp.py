@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.factories import tenant_row
 from tests.support.oidc import start_provider
 from tsunagu.core.session import transaction
 from tsunagu.identity.devidp import demo_users, provider_users
 from tsunagu.identity.models import ALL_ROLES, User
 from tsunagu.identity.services import user_access
-from tsunagu.tenancy.models import OrgUnit, Tenant
+from tsunagu.tenancy.models import OrgUnit
 from tsunagu.tenancy.presets import load_presets
 from tsunagu.tenancy.sync import sync_presets
 
@@ -56,8 +57,7 @@ def test_the_demo_consultant_signs_in_to_yokohama_in_kohoku(runtime, demo_provid
     landing = sign_in(client, "", "yokohama", "consultant@yokohama.example")  # the provider's own demo user
     assert landing in ("/t/yokohama/inbox", "/t/yokohama/")
     assert client.get(landing).status_code == 200
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == "yokohama")).scalar_one()
+    tenant = tenant_row(runtime, "yokohama")
     with transaction(runtime.sessions, tenant.id) as session:
         user = session.execute(select(User).where(User.email == "consultant@yokohama.example")).scalar_one()
         roles, units = user_access(session, user.id)

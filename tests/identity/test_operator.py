@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import event, select
 
+from tests.factories import tenant_row
 from tests.support.oidc import app_with_idp_secret, authorize_at_provider, csrf_from, register_user
 from tsunagu.core.session import transaction
 from tsunagu.identity.models import Membership, User
-from tsunagu.tenancy.models import Tenant
 
 
 def case_tables() -> set[str]:
@@ -55,7 +55,7 @@ def test_only_listed_operators_get_in(operator_app):
     assert client.get("/operator/").status_code == 200
 
 
-def test_operators_create_and_suspend_tenants_without_touching_case_data(operator_app, runtime):
+def test_operators_create_tenants_without_touching_case_data(operator_app, runtime):
     client = operator_app.test_client()
     _operator_sign_in(client, "ops@platform.example")
     statements: list[str] = []
@@ -85,14 +85,23 @@ def test_operators_create_and_suspend_tenants_without_touching_case_data(operato
             },
         )
         assert created.status_code == 302
-        assert "新町" in client.get("/operator/").get_data(as_text=True)
-        assert (
-            client.post("/operator/tenants/shinmachi/suspend", data={"csrf_token": token}).status_code == 302
+        listing = client.get("/operator/").get_data(as_text=True)
+        assert "新町" in listing
+        # Status changes are the owner's: the page names the command instead of offering a button.
+        assert "tsunagu tenants suspend shinmachi" in listing
+        taken = client.post(
+            "/operator/tenants",
+            data={
+                "csrf_token": token,
+                "slug": "shinmachi",
+                "name": "新町",
+                "name_kana": "シンマチ",
+                "prefecture_code": "13",
+                "population": "1",
+            },
         )
-        assert client.get("/t/shinmachi/").status_code == 404  # suspended tenants are not served
-        assert (
-            client.post("/operator/tenants/shinmachi/activate", data={"csrf_token": token}).status_code == 302
-        )
+        assert taken.status_code == 422 and "already taken" in taken.get_data(as_text=True)
+        assert client.get("/t/shinmachi/").status_code == 200
         assert client.get("/operator/health").status_code == 200
     finally:
         event.remove(runtime.engine, "before_cursor_execute", record)
@@ -100,9 +109,8 @@ def test_operators_create_and_suspend_tenants_without_touching_case_data(operato
     assert {"support_case", "person", "human_task", "process_instance"} <= tables
     pattern = re.compile(r"\b(" + "|".join(sorted(tables)) + r")\b")
     assert statements and [s for s in statements if pattern.search(s)] == []
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == "shinmachi")).scalar_one()
-        assert tenant.status == "active"
+    tenant = tenant_row(runtime, "shinmachi")
+    assert tenant.status == "active" and tenant.settings == {}
     with transaction(runtime.sessions, tenant.id) as session:
         chief = session.execute(select(User)).scalar_one()
         assert chief.email == "chief@shinmachi.example"
@@ -112,4 +120,4 @@ def test_operators_create_and_suspend_tenants_without_touching_case_data(operato
 def test_operator_forms_need_the_csrf_token(operator_app):
     client = operator_app.test_client()
     _operator_sign_in(client, "ops@platform.example")
-    assert client.post("/operator/tenants/demo/suspend").status_code == 400
+    assert client.post("/operator/tenants", data={"slug": "nocsrf"}).status_code == 400

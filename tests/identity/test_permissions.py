@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.engine_api.driver import Api
-from tests.factories import make_user
+from tests.factories import make_user, tenant_row
 from tests.support.oidc import app_with_idp_secret, configure_tenant_idp, sign_in
 from tsunagu.core.session import transaction
 from tsunagu.identity.models import ALL_ROLES, Role
 from tsunagu.identity.permissions import ACTION_ROLES, can, case_scope, task_scope
 from tsunagu.identity.principal import Principal
-from tsunagu.tenancy.models import OrgUnit, Tenant
+from tsunagu.tenancy.models import OrgUnit
 from tsunagu.tenancy.sync import sync_presets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,8 +30,7 @@ UNIT_ROLES = {"consultant", "municipal_staff", "provider"}  # work in 港北区 
 @pytest.fixture
 def yokohama(runtime, oidc_provider):
     sync_presets(runtime, REPO / "tenants")
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == "yokohama")).scalar_one()
+    tenant = tenant_row(runtime, "yokohama")
     configure_tenant_idp(
         runtime,
         tenant,

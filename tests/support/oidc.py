@@ -14,6 +14,10 @@ Tenant configuration::
     configure_tenant_idp(runtime, tenant, provider.issuer, allowed_email_domains=["x.example"])
     app = app_with_idp_secret(runtime)          # the app, with the client secret the tenant refers to
 
+Each tenant's client secret is the file ``<SECRETS_DIR>/<slug>/oidc_client_secret`` (``TSUNAGU_SECRETS_DIR``,
+a directory of this test process), written by ``configure_tenant_idp``; its ``client_secret_ref`` is the
+tenant's own name, ``TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET``.
+
 Sign-in, walking the real redirects (Flask test client *or* ``requests.Session`` against a live server)::
 
     sign_in(client, base_url, "yokohama", "consultant@yokohama.example", claims={...})   # -> landing URL
@@ -25,9 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,12 +42,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from tsunagu.config import TENANT_SECRET_FILE, oidc_client_secret_ref
 from tsunagu.core.runtime import Runtime
 from tsunagu.core.session import transaction
 from tsunagu.tenancy.models import Tenant
 
-CLIENT_SECRET_REF = "TSUNAGU_OIDC_TEST_CLIENT_SECRET"
 CLIENT_SECRET = "test-client-secret"
+#: ``TSUNAGU_SECRETS_DIR`` of the apps built here: one directory per test process.
+SECRETS_DIR = Path(tempfile.mkdtemp(prefix="tsunagu-test-secrets-"))
 
 Client = FlaskClient | requests.Session
 
@@ -69,19 +77,47 @@ class Provider:
 
 
 def start_provider(
-    users: Iterable[tuple[str, Mapping[str, Any]]] = (), *, require_nonce: bool = True
+    users: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    *,
+    require_nonce: bool = True,
+    record: list[dict[str, str]] | None = None,
 ) -> Provider:
-    """Start oidc-provider-mock in a thread on a free port of localhost; ``users`` are ``(sub, claims)``."""
+    """Start oidc-provider-mock in a thread on a free port of localhost; ``users`` are ``(sub, claims)``.
+
+    With ``record``, every request the provider receives is appended to it as ``{"path", "authorization",
+    "body"}`` — what an attacker running the provider would see.
+    """
     import oidc_provider_mock
 
-    app = oidc_provider_mock.app(
+    app: Any = oidc_provider_mock.app(
         require_nonce=require_nonce,
         user_claims=[oidc_provider_mock.User(sub=sub, claims=dict(claims)) for sub, claims in users],
     )
+    if record is not None:
+        app = _recording(app, record)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return Provider(url=f"http://localhost:{server.server_port}", _server=server, _thread=thread)
+
+
+def _recording(app: Any, record: list[dict[str, str]]) -> Any:
+    import io
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        record.append(
+            {
+                "path": str(environ.get("PATH_INFO", "")),
+                "authorization": str(environ.get("HTTP_AUTHORIZATION", "")),
+                "body": body.decode("utf-8", "replace"),
+            }
+        )
+        return app(environ, start_response)
+
+    return wsgi
 
 
 def register_user(provider_url: str, sub: str, claims: Mapping[str, Any]) -> None:
@@ -92,12 +128,12 @@ def register_user(provider_url: str, sub: str, claims: Mapping[str, Any]) -> Non
 # --- tenants ----------------------------------------------------------------------------------------------
 
 
-def idp_settings(issuer: str, **overrides: Any) -> dict[str, Any]:
-    """A tenant's ``identity_provider`` block pointing at ``issuer`` (the test provider)."""
+def idp_settings(issuer: str, slug: str, **overrides: Any) -> dict[str, Any]:
+    """Tenant ``slug``'s ``identity_provider`` block pointing at ``issuer`` (the test provider)."""
     block: dict[str, Any] = {
         "issuer": issuer,
         "client_id": "tsunagu-test",
-        "client_secret_ref": CLIENT_SECRET_REF,
+        "client_secret_ref": oidc_client_secret_ref(slug),
         "scopes": ["openid", "email", "profile"],
         "claims": {"email": "email", "name": "name", "org_unit": "org_unit", "roles": "roles"},
         "allowed_email_domains": ["example.jp"],
@@ -106,10 +142,20 @@ def idp_settings(issuer: str, **overrides: Any) -> dict[str, Any]:
     return block
 
 
+def write_tenant_secret(slug: str, secret: str = CLIENT_SECRET) -> Path:
+    """Put tenant ``slug``'s client secret where ``TSUNAGU_SECRETS_DIR`` lookups find it."""
+    path = SECRETS_DIR / slug / TENANT_SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secret + "\n", encoding="utf-8")
+    return path
+
+
 def configure_tenant_idp(runtime: Runtime, tenant: Tenant, issuer: str, **overrides: Any) -> dict[str, Any]:
-    """Point ``tenant`` at ``issuer`` (writes ``Tenant.settings["identity_provider"]``)."""
-    block = idp_settings(issuer, **overrides)
-    with transaction(runtime.sessions, None) as session:
+    """Point ``tenant`` at ``issuer`` (writes ``Tenant.settings["identity_provider"]``, as the tenant itself)
+    and give it the test client secret."""
+    block = idp_settings(issuer, tenant.slug, **overrides)
+    write_tenant_secret(tenant.slug)
+    with transaction(runtime.sessions, tenant.id) as session:
         row = session.get(Tenant, tenant.id)
         assert row is not None
         row.settings = {**(row.settings or {}), "identity_provider": block}
@@ -118,10 +164,8 @@ def configure_tenant_idp(runtime: Runtime, tenant: Tenant, issuer: str, **overri
 
 
 def settings_with_idp_secret(runtime: Runtime, **overrides: Any) -> Any:
-    """The runtime's settings plus the test client secret (``CLIENT_SECRET_REF``) and any ``overrides``."""
-    settings = runtime.settings
-    extra = {**settings.extra, CLIENT_SECRET_REF: CLIENT_SECRET}
-    return dataclasses.replace(settings, extra=extra, **overrides)
+    """The runtime's settings reading tenants' client secrets from :data:`SECRETS_DIR`, plus ``overrides``."""
+    return dataclasses.replace(runtime.settings, **{"secrets_dir": SECRETS_DIR, **overrides})
 
 
 def app_with_idp_secret(runtime: Runtime, **settings_overrides: Any) -> Flask:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
+import psycopg
 import pytest
+from psycopg import sql as psql
 from sqlalchemy import func, select
 
-from tests.factories import make_tenant
+from tests.factories import make_tenant, tenant_row
+from tests.support import pg
 from tsunagu.core.db import Base, make_engine
 from tsunagu.core.session import make_sessionmaker, transaction
 from tsunagu.tenancy.models import OrgUnit, Tenant
@@ -22,8 +27,7 @@ SEYA_BLOCKS = (
 
 
 def units_of(runtime, slug):
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()
+    tenant = tenant_row(runtime, slug)
     with transaction(runtime.sessions, tenant.id) as session:
         return {u.code: u for u in session.execute(select(OrgUnit)).scalars()}
 
@@ -38,8 +42,7 @@ def test_sync_creates_every_tenant_with_its_org_units_and_settings(runtime):
     assert len([u for u in yokohama.values() if u.kind == "ward"]) == 18
     assert yokohama["kohoku-seikatsu-shien"].parent_id == yokohama["kohoku"].id
     assert len([u for u in units_of(runtime, "kunitachi").values() if u.kind == "department"]) == 7
-    with transaction(runtime.sessions, None) as session:
-        iwamizawa = session.execute(select(Tenant).where(Tenant.slug == "iwamizawa")).scalar_one()
+    iwamizawa = tenant_row(runtime, "iwamizawa")
     assert (iwamizawa.name, iwamizawa.population, iwamizawa.prefecture_code) == ("岩見沢市", 83_237, "01")
     assert iwamizawa.settings["meetings"]["series"][0]["rrule"] == "FREQ=MONTHLY;BYDAY=1WE,2WE,4WE"
     assert iwamizawa.settings["workflow"]["after_the_fact_report_warn_ratio"] == 0.3
@@ -169,23 +172,49 @@ def test_keys_outside_the_preset_sections_survive_a_sync(runtime, tmp_path):
     result = sync_presets(runtime, copy_shipped(tmp_path, "demo")).for_tenant("demo")
 
     assert not result.created
-    with transaction(runtime.sessions, None) as session:
-        settings = session.execute(select(Tenant.settings).where(Tenant.slug == "demo")).scalar_one()
+    settings = tenant_row(runtime, "demo").settings
     assert settings["branding"] == {"colour": "#00a"}
     assert "stale" not in settings["workflow"]  # a preset section is replaced whole
 
 
-def test_sync_works_under_forced_rls_without_bypassrls(runtime, snapshot):
-    # The application role cannot bypass RLS: this only works if each tenant is bound before its org units
-    # are read or written, which is what an owner role without BYPASSRLS needs as well.
-    report = sync_presets(runtime.sessions, TENANTS_DIR)
+@pytest.fixture
+def owner_without_bypassrls(pg_database):
+    """Sessions as a member of the owner role that lacks BYPASSRLS — what some managed services give you."""
+    role = f"tsunagu_test_nobypass_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            psql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS INHERIT IN ROLE {}").format(
+                psql.Identifier(role), psql.Identifier(pg.OWNER_ROLE)
+            )
+        )
+    engine = make_engine(pg._role_url(role, pg_database.name))
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+        with psycopg.connect(pg.ADMIN_URL, autocommit=True) as conn:
+            conn.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
+
+
+def test_sync_works_under_forced_rls_without_bypassrls(runtime, snapshot, owner_without_bypassrls):
+    # RLS is FORCED on org_unit even for the owner: this only works if each tenant is bound before its org
+    # units are read or written; the tenant registry's owner policy lets the owner see every tenant.
+    report = sync_presets(owner_without_bypassrls, TENANTS_DIR)
     assert all(t.created for t in report.tenants)
     assert len(snapshot()["org_unit"]) == sum(len(t.units_created) for t in report.tenants) == 49
 
-    with transaction(runtime.sessions, None) as session:  # no tenant bound: RLS shows nothing
+    with transaction(owner_without_bypassrls, None) as session:  # no tenant bound: RLS shows nothing
         assert session.execute(select(func.count()).select_from(OrgUnit).execution_options(
             skip_tenant_filter=True)).scalar_one() == 0  # fmt: skip
-    assert not sync_presets(runtime.sessions, TENANTS_DIR).changed
+    assert not sync_presets(owner_without_bypassrls, TENANTS_DIR).changed
+
+
+def test_the_application_role_cannot_apply_presets(runtime, snapshot):
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError, match=r"permission denied|row-level security"):
+        sync_presets(runtime.sessions, TENANTS_DIR)
+    assert snapshot() == {"tenant": [], "org_unit": []}
 
 
 def test_dry_run_reports_but_writes_nothing(runtime, snapshot):

@@ -17,7 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.factories import make_user
+from tests.factories import make_user, tenant_row
 from tsunagu.core.session import transaction
 from tsunagu.tenancy.models import OrgUnit, Tenant
 
@@ -31,8 +31,7 @@ def yokohama(runtime) -> Tenant:
     from tsunagu.tenancy.sync import sync_presets
 
     sync_presets(runtime, REPO / "tenants")
-    with transaction(runtime.sessions, None) as session:
-        return session.execute(select(Tenant).where(Tenant.slug == "yokohama")).scalar_one()
+    return tenant_row(runtime, "yokohama")
 
 
 def org_unit(runtime, tenant: Tenant, code: str) -> OrgUnit:

@@ -153,13 +153,13 @@ def prepare_tenant(runtime: Runtime, slug: str = BENCH_TENANT, clients: int = 8)
     from ..core.session import transaction
     from ..identity.models import Membership, Role, User
     from ..identity.tokens import create_token
-    from ..tenancy.models import OrgUnit, Tenant
+    from ..tenancy.models import OrgUnit
+    from ..tenancy.services import find_tenant
 
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
-        if tenant is None:
-            raise BenchError(f"the preset tenant {slug!r} is missing after the sync")
-        tenant_id = tenant.id
+    tenant = find_tenant(runtime, slug)
+    if tenant is None:
+        raise BenchError(f"the preset tenant {slug!r} is missing after the sync")
+    tenant_id = tenant.id
     users: list[tuple[uuid.UUID, str]] = []
     with transaction(runtime.sessions, tenant_id) as session:
         codes = tuple(

@@ -31,13 +31,30 @@ def disable_tenant_rls(op: Any, table: str) -> None:
     op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
 
 
+#: Columns of ``tenant`` the application role may update (on its bound tenant's row only, by RLS): a tenant
+#: administrator edits their own identity provider. Status, slug and the rest change only as the owner.
+TENANT_APP_UPDATABLE = ("settings", "updated_at")
+
+
 def grant_app_role_sql(app_role: str) -> list[str]:
-    """Privileges of the application role: data manipulation only, never ownership or DDL."""
+    """Privileges of the application role: data manipulation only, never ownership or DDL.
+
+    Once ``tenant`` carries row-level security (migration 0006), the application role may not insert or
+    delete tenants and may update only :data:`TENANT_APP_UPDATABLE`.
+    """
     role = '"' + app_role.replace('"', '""') + '"'
+    literal = "'" + app_role.replace("'", "''") + "'"
+    columns = ", ".join(TENANT_APP_UPDATABLE)
     return [
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}",
+        # The role name goes in as an escaped literal and is quoted again by format('%I').
+        "DO $$ BEGIN "  # noqa: S608
+        "IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('public.tenant') AND relrowsecurity) THEN "
+        f"EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON tenant FROM %I', {literal}); "
+        f"EXECUTE format('GRANT UPDATE ({columns}) ON tenant TO %I', {literal}); "
+        "END IF; END $$",
     ]

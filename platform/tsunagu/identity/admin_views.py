@@ -15,6 +15,7 @@ from flask import g, redirect, render_template, request, url_for
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from ..config import ForeignSecretRef, oidc_client_secret_ref
 from ..core.errors import NotFound, ValidationFailed
 from ..tenancy.models import OrgUnit, Tenant
 from ..tenancy.presets import PRESET_SCHEMA
@@ -232,8 +233,9 @@ def _idp_from_form() -> dict[str, Any]:
     return idp
 
 
-def validate_idp(idp: dict[str, Any]) -> dict[str, list[str]]:
-    """The preset schema's rules for ``[identity_provider]``, as form errors keyed by field."""
+def validate_idp(slug: str, idp: dict[str, Any]) -> dict[str, list[str]]:
+    """The preset schema's rules for ``[identity_provider]``, as form errors keyed by field; the secret
+    reference must be the tenant's own variable (``TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET``)."""
     from urllib.parse import urlsplit
 
     errors: dict[str, list[str]] = {}
@@ -242,6 +244,9 @@ def validate_idp(idp: dict[str, Any]) -> dict[str, list[str]]:
         if error.validator == "required":
             key = str(error.message.split("'")[1])
         errors.setdefault(key, []).append(error.message)
+    ref = str(idp.get("client_secret_ref") or "")
+    if ref != oidc_client_secret_ref(slug):
+        errors["client_secret_ref"] = [secret_ref_message(slug, ref)]
     issuer = urlsplit(str(idp.get("issuer", "")))
     if "issuer" not in errors:
         local = issuer.hostname in ("localhost", "127.0.0.1", "::1")
@@ -254,6 +259,22 @@ def validate_idp(idp: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def secret_ref_message(slug: str, ref: str) -> str:
+    expected = oidc_client_secret_ref(slug)
+    return (
+        f"この自治体のシークレットは {expected} という名前の環境変数（または TSUNAGU_SECRETS_DIR/{slug}/"
+        f"oidc_client_secret）にだけ置けます / this tenant's client secret can only be referenced as "
+        f"{expected}, not {ref!r}"
+    )
+
+
+def _secret_present(slug: str, ref: str) -> bool:
+    try:
+        return runtime().settings.tenant_client_secret(slug, ref) is not None
+    except ForeignSecretRef:
+        return False
+
+
 def _render_idp(
     idp: dict[str, Any],
     errors: dict[str, list[str]] | None = None,
@@ -261,14 +282,16 @@ def _render_idp(
     status: int = 200,
     saved: bool = False,
 ) -> Any:
-    ref = str(idp.get("client_secret_ref") or "")
+    slug = g.tenant.slug
+    expected = oidc_client_secret_ref(slug)
     return render_template(
         "identity/admin/identity_provider.html",
-        idp=idp,
+        idp={"client_secret_ref": expected, **idp},
         errors=errors or {},
         report=report,
         saved=saved,
-        secret_present=bool(ref and runtime().settings.secret(ref)),
+        expected_secret_ref=expected,
+        secret_present=_secret_present(slug, str(idp.get("client_secret_ref") or expected)),
         callback_url=url_for("tenant.auth_callback", _external=True),
         demo_override=runtime().settings.demo_idp_url,
         **_common(),
@@ -286,7 +309,7 @@ def admin_identity_provider() -> Any:
 @admin_page("admin.identity_provider")
 def admin_identity_provider_save() -> Any:
     idp = _idp_from_form()
-    errors = validate_idp(idp)
+    errors = validate_idp(g.tenant.slug, idp)
     if errors:
         return _render_idp(idp, errors, status=422)
     tenant = _tenant()
@@ -300,8 +323,10 @@ def admin_identity_provider_save() -> Any:
 @admin_page("admin.identity_provider")
 def admin_identity_provider_test() -> Any:
     idp = _idp_from_form()
-    errors = validate_idp(idp)
+    errors = validate_idp(g.tenant.slug, idp)
     if errors:
         return _render_idp(idp, errors, status=422)
-    config: ProviderConfig = tenant_provider_config(runtime().settings, {"identity_provider": idp})
+    config: ProviderConfig = tenant_provider_config(
+        runtime().settings, g.tenant.slug, {"identity_provider": idp}
+    )
     return _render_idp(idp, report=check_connection(config))

@@ -27,7 +27,7 @@ from typing import Any
 import requests
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 
-from ..config import Settings
+from ..config import ForeignSecretRef, Settings
 
 #: Discovery documents are fetched again after this long (keys and endpoints rotate).
 METADATA_MAX_AGE = 6 * 3600
@@ -86,8 +86,14 @@ class ProviderConfig:
         return value or None
 
 
-def tenant_provider_config(settings: Settings, tenant_settings: Mapping[str, Any]) -> ProviderConfig:
-    """The effective provider of a tenant: its settings, with the demo provider swapped in when configured.
+def tenant_provider_config(
+    settings: Settings, slug: str, tenant_settings: Mapping[str, Any]
+) -> ProviderConfig:
+    """The effective provider of tenant ``slug``: its settings, with the demo provider swapped in when configured.
+
+    The client secret is the tenant's own (``Settings.tenant_client_secret``): a ``client_secret_ref`` naming
+    any other variable — the database URL, the signing key, another tenant's secret — is refused here, before
+    a client is built, so no request ever carries a foreign secret to the tenant's provider.
 
     ``TSUNAGU_DEMO_IDP_URL`` (never in production) is read here, at sign-in time, rather than written into the
     tenants at sync: the presets and the database keep the real configuration, and the demo only changes
@@ -102,7 +108,17 @@ def tenant_provider_config(settings: Settings, tenant_settings: Mapping[str, Any
             503,
         )
     ref = str(idp.get("client_secret_ref") or "")
-    secret = settings.secret(ref) if ref else None
+    try:
+        secret = settings.tenant_client_secret(slug, ref)
+    except ForeignSecretRef as exc:
+        raise SignInError(
+            "secret_ref_refused",
+            "IDプロバイダーの設定が不正です（クライアントシークレットの参照先がこの自治体のものではありません）。"
+            "管理者に連絡してください。",
+            f"The identity provider is misconfigured: client_secret_ref must be {exc.expected}, "
+            f"not {ref!r}; contact the administrator.",
+            503,
+        ) from exc
     issuer = str(idp["issuer"])
     if settings.demo_idp_url and settings.env != "production":
         issuer = settings.demo_idp_url

@@ -1,8 +1,14 @@
 """Platform operators (``/operator/``): their own OpenID provider and allowlist; tenants and health only.
 
-Operators create, suspend and reactivate tenants and look at the platform's health. No route here reads or
-writes case data (cases, persons, tasks, process instances): the only tables touched are ``tenant`` and, when a
-tenant is created with a first administrator, that tenant's ``user_account`` / ``membership``.
+Operators list and create tenants and look at the platform's health. No route here reads or writes case data
+(cases, persons, tasks, process instances): the registry is read and a tenant created only through the narrow
+functions of ``tenancy.services`` (public columns only), and, when a tenant is created with a first
+administrator, that tenant's ``user_account`` / ``membership`` are written with the new tenant bound.
+
+Suspending and reactivating a tenant are **not** web actions: the web process connects as the application
+role, which has no privilege on ``tenant.status`` (migration 0006), so a compromised or buggy request cannot
+suspend a tenant either. They go through the owner path — ``tsunagu tenants suspend|activate SLUG`` or the
+tenant's preset and ``tsunagu tenants sync`` — which the page shows next to each tenant.
 
 Configured by ``TSUNAGU_OPERATOR_ISSUER``, ``TSUNAGU_OPERATOR_CLIENT_ID``, ``TSUNAGU_OPERATOR_CLIENT_SECRET``
 and ``TSUNAGU_OPERATOR_EMAILS``; without them ``/operator/`` answers 404.
@@ -17,12 +23,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..core.db import utcnow
 from ..core.session import transaction
-from ..tenancy.models import Tenant, TenantStatus
 from ..tenancy.presets import SLUG_RE
+from ..tenancy.services import TenantListing, find_tenant, list_tenants, register_tenant
 from ..web.requests import runtime
 from .models import Membership, Role, User
 from .oidc import ProviderConfig, SignInError, operator_provider_config
@@ -160,9 +166,8 @@ def logout() -> Any:
     return redirect(url_for("operator.login"))
 
 
-def _tenants() -> list[Tenant]:
-    with transaction(runtime().sessions, None) as db:
-        return list(db.execute(select(Tenant).order_by(Tenant.slug)).scalars())
+def _tenants() -> list[TenantListing]:
+    return list_tenants(runtime())
 
 
 @operator_bp.get("/")
@@ -206,11 +211,23 @@ def create_tenant() -> Any:
     form["admin_email"] = form["admin_email"].lower()
     errors = _validate_new_tenant(form)
     rt = runtime()
+    if not errors and find_tenant(rt, form["slug"]) is not None:
+        errors["slug"] = ["既に使われています / already taken"]
+    tenant_id = None
     if not errors:
-        with transaction(rt.sessions, None) as db:
-            if db.execute(select(Tenant.id).where(Tenant.slug == form["slug"])).first() is not None:
-                errors["slug"] = ["既に使われています / already taken"]
-    if errors:
+        try:
+            tenant_id = register_tenant(
+                rt,
+                slug=form["slug"],
+                name=form["name"],
+                name_kana=form["name_kana"],
+                name_en=form["name_en"],
+                prefecture_code=form["prefecture_code"],
+                population=int(form["population"]),
+            )
+        except IntegrityError:  # registered by someone else between the check and the insert
+            errors["slug"] = ["既に使われています / already taken"]
+    if errors or tenant_id is None:
         return render_template(
             "identity/operator/index.html",
             tenants=_tenants(),
@@ -218,52 +235,18 @@ def create_tenant() -> Any:
             errors=errors,
             form=form,
         ), 422
-    with transaction(rt.sessions, None) as db:
-        tenant = Tenant(
-            slug=form["slug"],
-            name=form["name"],
-            name_kana=form["name_kana"],
-            name_en=form["name_en"],
-            prefecture_code=form["prefecture_code"],
-            population=int(form["population"]),
-            status=TenantStatus.ACTIVE,
-            settings={},
-        )
-        db.add(tenant)
     if form["admin_email"]:
         # The first administrator: linked to their identity at first sign-in (by e-mail), then manages the rest.
-        with transaction(rt.sessions, tenant.id) as db:
+        with transaction(rt.sessions, tenant_id) as db:
             user = User(
-                tenant_id=tenant.id, email=form["admin_email"], display_name=form["admin_email"].split("@")[0]
+                tenant_id=tenant_id, email=form["admin_email"], display_name=form["admin_email"].split("@")[0]
             )
             db.add(user)
             db.flush()
             db.add(
                 Membership(
-                    tenant_id=tenant.id, user_id=user.id, org_unit_id=None, roles=[Role.TENANT_ADMIN.value]
+                    tenant_id=tenant_id, user_id=user.id, org_unit_id=None, roles=[Role.TENANT_ADMIN.value]
                 )
             )
-    log.info("operator %s created tenant %s", current_operator(), tenant.slug)
+    log.info("operator %s created tenant %s", current_operator(), form["slug"])
     return redirect(url_for("operator.index"))
-
-
-def _set_status(slug: str, status: str) -> Any:
-    with transaction(runtime().sessions, None) as db:
-        tenant = db.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
-        if tenant is None:
-            abort(404)
-        tenant.status = status
-    log.info("operator %s set tenant %s to %s", current_operator(), slug, status)
-    return redirect(url_for("operator.index"))
-
-
-@operator_bp.post("/tenants/<slug>/suspend")
-@operator_required
-def suspend_tenant(slug: str) -> Any:
-    return _set_status(slug, TenantStatus.SUSPENDED)
-
-
-@operator_bp.post("/tenants/<slug>/activate")
-@operator_required
-def activate_tenant(slug: str) -> Any:
-    return _set_status(slug, TenantStatus.ACTIVE)

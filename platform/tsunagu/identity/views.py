@@ -69,7 +69,7 @@ def _tenant() -> Tenant:
 
 
 def _config() -> ProviderConfig:
-    return tenant_provider_config(runtime().settings, _tenant().settings or {})
+    return tenant_provider_config(runtime().settings, g.tenant.slug, _tenant().settings or {})
 
 
 def sign_in_error(error: SignInError) -> tuple[str, int]:

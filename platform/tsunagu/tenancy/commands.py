@@ -62,6 +62,48 @@ def tenants_validate(directory: Path | None) -> None:
         click.echo(f"{preset.slug}: ok ({len(preset.org_units)} org units)")
 
 
+@tenants_group.command("suspend")
+@click.argument("slug")
+def tenants_suspend(slug: str) -> None:
+    """Suspend tenant SLUG (its pages and API answer 404), as the owner role.
+
+    Only the owner path changes a tenant's status (TSUNAGU_MIGRATION_DATABASE_URL); the application role
+    cannot. A tenant with a preset is set back to the preset's `status` by the next `tenants sync`: change
+    the preset too.
+    """
+    _set_status(slug, "suspended")
+
+
+@tenants_group.command("activate")
+@click.argument("slug")
+def tenants_activate(slug: str) -> None:
+    """Reactivate tenant SLUG, as the owner role (see `tenants suspend`)."""
+    _set_status(slug, "active")
+
+
+def _set_status(slug: str, status: str) -> None:
+    from ..cli import load_settings
+    from ..core.db import make_engine
+    from ..core.session import make_sessionmaker
+    from .services import set_tenant_status
+
+    settings = load_settings()
+    engine = make_engine(settings.migration_database_url)
+    try:
+        found = set_tenant_status(make_sessionmaker(engine), slug, status)
+    finally:
+        engine.dispose()
+    if not found:
+        raise click.ClickException(f"unknown tenant {slug!r}")
+    click.echo(f"{slug}: {status}")
+    if (settings.tenants_dir / f"{slug}.toml").is_file():
+        click.echo(
+            f"note: {settings.tenants_dir / (slug + '.toml')} sets this tenant's status; the next "
+            "`tsunagu tenants sync` applies the preset's value",
+            err=True,
+        )
+
+
 def _fail(exc: PresetError) -> NoReturn:
     for issue in exc.issues:
         click.echo(str(issue), err=True)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 
+from ..config import oidc_client_secret_ref
 from .preset_schema import CASE_KINDS, STYLE_PROCESS, PresetIssue
 
 __all__ = ["duration_minutes", "parse_duration", "parse_recurrence", "semantic_issues"]
@@ -81,7 +82,7 @@ def semantic_issues(data: Mapping[str, Any], file: str, expected_slug: str | Non
         add("slug", f"{data['slug']!r} must match the file name ({expected_slug}.toml)")
 
     _check_org_units(data["org_units"], add)
-    _check_identity_provider(data["identity_provider"], add)
+    _check_identity_provider(data["slug"], data["identity_provider"], add)
     _check_meetings(data["meetings"], {u["kind"] for u in data["org_units"]}, add)
     _check_workflow(data["workflow"], data["meetings"]["style"], add)
     return issues
@@ -114,7 +115,16 @@ def _check_org_units(units: list[dict[str, Any]], add: Any) -> None:
             add(f"org_units[{i}].parent", "parents form a cycle: " + " → ".join([*chain, unit["code"]]))
 
 
-def _check_identity_provider(idp: dict[str, Any], add: Any) -> None:
+def _check_identity_provider(slug: str, idp: dict[str, Any], add: Any) -> None:
+    expected = oidc_client_secret_ref(slug)
+    if idp["client_secret_ref"] != expected:
+        # The tenant's own namespace only: any other name could hand the tenant's provider a platform secret
+        # (the database URL, the signing key) or another tenant's client secret at sign-in.
+        add(
+            "identity_provider.client_secret_ref",
+            f"must be {expected} (this tenant's own variable, or the file TSUNAGU_SECRETS_DIR/{slug}/"
+            f"oidc_client_secret), not {idp['client_secret_ref']!r} / この自治体の変数名 {expected} にしてください",
+        )
     issuer = urlsplit(idp["issuer"])
     local = issuer.hostname in ("localhost", "127.0.0.1", "::1")
     if not issuer.netloc or issuer.scheme not in ("https", "http") or issuer.query or issuer.fragment:

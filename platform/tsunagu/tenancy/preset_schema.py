@@ -108,8 +108,8 @@ PRESET_SCHEMA: dict[str, Any] = {
             client_id=_TEXT,
             client_secret_ref=_pattern(
                 r"^[A-Z][A-Z0-9_]{1,127}$",
-                "the NAME of an environment variable holding the secret (e.g. TSUNAGU_OIDC_CLIENT_SECRET), "
-                "never the secret itself",
+                "the NAME of the tenant's environment variable holding the secret "
+                "(TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET), never the secret itself",
             ),
             scopes=_array(_KEY, minItems=1, uniqueItems=True),
             claims=_table("email name", email=_TEXT, name=_TEXT, org_unit=_TEXT, roles=_TEXT),
