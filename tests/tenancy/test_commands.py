@@ -99,3 +99,33 @@ def test_installed_command_syncs_the_default_directory(runtime, pg_settings, tmp
         "kunitachi: created, with 7 org units",
         "2 tenants: 2 created, 0 updated, 0 unchanged",
     ]
+
+
+def test_suspend_and_activate_run_as_the_owner_and_only_there(runtime, pg_settings, tmp_path):
+    from tests.factories import make_tenant, tenant_row
+
+    make_tenant(runtime, "shinmachi")
+    env = cli_env(pg_settings, TSUNAGU_TENANTS_DIR=str(tmp_path))
+    suspended = CliRunner().invoke(main, ["tenants", "suspend", "shinmachi"], env=env)
+    assert suspended.exit_code == 0, suspended.output
+    assert suspended.stdout == "shinmachi: suspended\n"
+    assert tenant_row(runtime, "shinmachi").status == "suspended"
+
+    # With only the application role's URL (what the web pods hold) the status cannot be changed.
+    app_only = cli_env(pg_settings, TSUNAGU_MIGRATION_DATABASE_URL=pg_settings.database_url)
+    refused = CliRunner().invoke(main, ["tenants", "activate", "shinmachi"], env=app_only)
+    assert refused.exit_code == 1 and "unknown tenant 'shinmachi'" in refused.output
+    assert tenant_row(runtime, "shinmachi").status == "suspended"
+
+    activated = CliRunner().invoke(main, ["tenants", "activate", "shinmachi"], env=env)
+    assert activated.exit_code == 0 and tenant_row(runtime, "shinmachi").status == "active"
+    missing = CliRunner().invoke(main, ["tenants", "suspend", "nowhere"], env=env)
+    assert missing.exit_code == 1 and "unknown tenant 'nowhere'" in missing.output
+
+
+def test_suspending_a_tenant_with_a_preset_says_the_next_sync_restores_it(runtime, pg_settings, tmp_path):
+    directory = copy_shipped(tmp_path, "demo")
+    env = cli_env(pg_settings, TSUNAGU_TENANTS_DIR=str(directory))
+    assert CliRunner().invoke(main, ["tenants", "sync"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["tenants", "suspend", "demo"], env=env)
+    assert result.exit_code == 0 and "the next `tsunagu tenants sync` applies the preset's value" in result.stderr
