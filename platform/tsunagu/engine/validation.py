@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from lxml import etree
 
 from .errors import DefinitionError, Problem
+from .markup import markup_problems
 from .policy import (
     BPMN_NS,
     dmn_problems,
@@ -119,6 +120,7 @@ def validate_bundle(
     processes = _ids(bpmn_roots.values(), "process") | set(known_processes)
     decisions = _ids(dmn_roots.values(), "decision")
     for name, root in roots.items():
+        problems += markup_problems(root, name, files[name])
         if name in bpmn_roots:
             problems += script_problems(root, name)
             problems += lane_problems(root, name)
