@@ -128,4 +128,7 @@ def test_suspending_a_tenant_with_a_preset_says_the_next_sync_restores_it(runtim
     env = cli_env(pg_settings, TSUNAGU_TENANTS_DIR=str(directory))
     assert CliRunner().invoke(main, ["tenants", "sync"], env=env).exit_code == 0
     result = CliRunner().invoke(main, ["tenants", "suspend", "demo"], env=env)
-    assert result.exit_code == 0 and "the next `tsunagu tenants sync` applies the preset's value" in result.stderr
+    assert (
+        result.exit_code == 0
+        and "the next `tsunagu tenants sync` applies the preset's value" in result.stderr
+    )

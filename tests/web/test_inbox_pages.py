@@ -151,6 +151,31 @@ def test_saved_views_are_private_unless_shared(runtime, yokohama, act_as):
     assert owner.get(f"/inbox?view={shared_id}").status_code == 404
 
 
+def test_auditors_keep_personal_views_but_cannot_create_or_change_shared_ones(runtime, yokohama, act_as):
+    auditor = act_as(yokohama, ["auditor"], name="監査 担当")
+    page = auditor.get("/inbox").get_data(as_text=True)
+    assert 'name="name"' in page and 'name="shared"' not in page  # no "share" box offered
+    shared = auditor.post("/inbox/views", {"name": "全庁に見せる", "scope": "all", "shared": "true"})
+    assert shared.status_code == 403
+    assert "auditors can only read" in shared.get_data(as_text=True)
+    personal = auditor.post("/inbox/views", {"name": "監査用", "scope": "all", "due": "overdue"})
+    assert personal.status_code == 302  # a reading aid for themselves only
+    owner = act_as(yokohama, ["consultant"])
+    owner.post("/inbox/views", {"name": "共有ビュー", "scope": "role", "shared": "true"})
+    with transaction(runtime.sessions, yokohama.id) as session:
+        views = {v.name: v for v in session.execute(select(SavedView)).scalars()}
+    assert set(views) == {"監査用", "共有ビュー"} and not views["監査用"].shared
+    # A view shared before this rule (an auditor's own) can be neither changed, unshared nor deleted by them.
+    with transaction(runtime.sessions, yokohama.id) as session:
+        session.get(SavedView, (yokohama.id, views["監査用"].id)).shared = True
+    assert auditor.post("/inbox/views", {"name": "監査用", "scope": "mine"}).status_code == 403
+    assert auditor.post(f"/inbox/views/{views['監査用'].id}/delete").status_code == 403
+    assert auditor.post(f"/inbox/views/{views['共有ビュー'].id}/delete").status_code == 403
+    with transaction(runtime.sessions, yokohama.id) as session:
+        kept = session.get(SavedView, (yokohama.id, views["監査用"].id))
+        assert kept.shared and kept.filters == {"scope": "all", "due": "overdue"}
+
+
 def test_a_draft_is_kept_and_comes_back(runtime, yokohama, act_as):
     me = act_as(yokohama, ["consultant"])
     _start_case(runtime, yokohama, "山田 花子", "ヤマダ ハナコ")

@@ -63,6 +63,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "admin.users": frozenset({ADMIN}),
     "admin.tokens": frozenset({ADMIN}),
     "admin.identity_provider": frozenset({ADMIN}),
+    # A shared saved view changes what everyone in the tenant sees; auditors only read (personal views, a
+    # reading aid that touches nobody else, stay open to them).
+    "saved_view.share": ALL_ROLES - {AUDITOR},
 }
 
 _READ_ONLY_MESSAGE = "監査担当は閲覧のみです / auditors can only read"
@@ -136,7 +139,11 @@ def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not _role_allowed(principal, action):
-        if is_read_only(principal) and action in ACTION_ROLES and action.endswith((".act", ".create")):
+        if (
+            is_read_only(principal)
+            and action in ACTION_ROLES
+            and action.endswith((".act", ".create", ".share"))
+        ):
             raise Forbidden(_READ_ONLY_MESSAGE)
         raise Forbidden(_message(action))
     if not _object_visible(principal, action, obj):

@@ -17,6 +17,7 @@ from sqlalchemy import Select, func, or_, select
 from ..core.db import utcnow
 from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
+from ..identity.permissions import authorize
 from ..identity.principal import Principal
 from .models import HumanTask, SavedView
 from .services import task_query
@@ -189,6 +190,8 @@ def save_view(
     existing = session.execute(
         select(SavedView).where(SavedView.owner_id == actor.user_id, SavedView.name == name)
     ).scalar_one_or_none()
+    if shared or (existing is not None and existing.shared):
+        authorize(actor, "saved_view.share")  # creating, changing or unsharing a tenant-wide view
     if existing is None:
         existing = SavedView(tenant_id=session.require_tenant_id(), owner_id=actor.user_id, name=name)
         session.add(existing)
@@ -203,6 +206,8 @@ def delete_view(session: TenantSession, actor: Principal, view_id: uuid.UUID) ->
     view = get_view(session, actor, view_id)
     if view.owner_id != actor.user_id and not actor.is_admin:
         raise Forbidden("自分のビューのみ削除できます / only the owner can delete a view")
+    if view.shared:
+        authorize(actor, "saved_view.share")
     session.delete(view)
     session.flush()
 
