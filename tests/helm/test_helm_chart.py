@@ -381,3 +381,53 @@ def test_a_mounted_master_key_is_referenced_not_inlined(chart: helm_python.Chart
     assert volume["secret"]["secretName"] == "tsunagu-master-key"
     mount = next(m for m in web["containers"][0]["volumeMounts"] if m["name"] == "master-key")
     assert mount["readOnly"] is True
+
+
+def test_tenant_client_secrets_are_mounted_as_files_in_the_web_pods_only(chart: helm_python.Chart) -> None:
+    objects = render(
+        chart,
+        {
+            "tenantSecrets": {
+                "existingSecret": "tsunagu-oidc-clients",
+                "mountPath": "/var/run/secrets/tsunagu-tenants",
+                "tenants": [{"slug": "iwamizawa", "key": "iwamizawa"}, {"slug": "minami-urawa", "key": "mu"}],
+            }
+        },
+    )
+    assert (
+        named(objects, "ConfigMap", "tsunagu")["data"]["TSUNAGU_SECRETS_DIR"]
+        == "/var/run/secrets/tsunagu-tenants"
+    )
+    web = named(objects, "Deployment", "tsunagu-web")["spec"]["template"]["spec"]
+    volume = next(v for v in web["volumes"] if v["name"] == "tenant-secrets")
+    assert volume["secret"]["secretName"] == "tsunagu-oidc-clients"
+    assert volume["secret"]["items"] == [
+        {"key": "iwamizawa", "path": "iwamizawa/oidc_client_secret"},
+        {"key": "mu", "path": "minami-urawa/oidc_client_secret"},
+    ]
+    mount = next(m for m in web["containers"][0]["volumeMounts"] if m["name"] == "tenant-secrets")
+    assert mount["readOnly"] is True and mount["mountPath"] == "/var/run/secrets/tsunagu-tenants"
+    for name, spec in pod_specs(objects).items():
+        if name != "Deployment/tsunagu-web":
+            assert all(v["name"] != "tenant-secrets" for v in spec.get("volumes", [])), name
+    for o in objects:  # never as a value in any manifest, only referenced
+        assert "TSUNAGU_OIDC_" not in yaml.safe_dump(o)
+
+
+def test_without_tenant_secrets_nothing_is_mounted(chart: helm_python.Chart) -> None:
+    objects = render(chart)
+    assert named(objects, "ConfigMap", "tsunagu")["data"]["TSUNAGU_SECRETS_DIR"] == ""
+    web = named(objects, "Deployment", "tsunagu-web")["spec"]["template"]["spec"]
+    assert all(v["name"] != "tenant-secrets" for v in web["volumes"])
+
+
+def test_a_tenant_secret_entry_must_name_a_slug(chart: helm_python.Chart) -> None:
+    bad = {
+        "tenantSecrets": {
+            "existingSecret": "s",
+            "mountPath": "/x",
+            "tenants": [{"slug": "../etc", "key": "k"}],
+        }
+    }
+    with pytest.raises(Exception, match="slug"):
+        render(chart, bad)

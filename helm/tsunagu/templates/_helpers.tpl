@@ -73,6 +73,10 @@ with credentials is refused: secrets belong in `secrets`, never in a ConfigMap.
 {{- if and (not $ref) .Values.masterKey.existingSecret -}}
 {{- $ref = printf "file:%s/%s" (trimSuffix "/" .Values.masterKey.mountPath) .Values.masterKey.key -}}
 {{- end -}}
+{{- $secretsDir := "" -}}
+{{- if include "tsunagu.tenantSecretsEnabled" . -}}
+{{- $secretsDir = trimSuffix "/" .Values.tenantSecrets.mountPath -}}
+{{- end -}}
 {{- $data := dict
   "TSUNAGU_ENV" $c.env
   "TSUNAGU_BASE_DOMAIN" $c.baseDomain
@@ -83,6 +87,7 @@ with credentials is refused: secrets belong in `secrets`, never in a ConfigMap.
   "TSUNAGU_MAX_UPLOAD_BYTES" (toString (int64 $c.maxUploadBytes))
   "TSUNAGU_CELERY_QUEUE" .Values.worker.queue
   "TSUNAGU_MASTER_KEY_REF" $ref
+  "TSUNAGU_SECRETS_DIR" $secretsDir
   "TSUNAGU_TENANTS_DIR" "/app/tenants"
   "TSUNAGU_WORKFLOWS_DIR" "/app/workflows"
 -}}
@@ -151,6 +156,33 @@ seccompProfile:
     items:
       - key: {{ .Values.masterKey.key | quote }}
         path: {{ .Values.masterKey.key | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Tenants' client secrets (web only): <mountPath>/<slug>/oidc_client_secret from one existing Secret. */}}
+{{- define "tsunagu.tenantSecretsEnabled" -}}
+{{- if and .Values.tenantSecrets.existingSecret .Values.tenantSecrets.tenants -}}true{{- end -}}
+{{- end -}}
+
+{{- define "tsunagu.tenantSecretsVolume" -}}
+{{- if include "tsunagu.tenantSecretsEnabled" . }}
+- name: tenant-secrets
+  secret:
+    secretName: {{ .Values.tenantSecrets.existingSecret | quote }}
+    defaultMode: 0400
+    items:
+      {{- range .Values.tenantSecrets.tenants }}
+      - key: {{ .key | quote }}
+        path: {{ printf "%s/oidc_client_secret" .slug | quote }}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "tsunagu.tenantSecretsMount" -}}
+{{- if include "tsunagu.tenantSecretsEnabled" . }}
+- name: tenant-secrets
+  mountPath: {{ .Values.tenantSecrets.mountPath }}
+  readOnly: true
 {{- end }}
 {{- end -}}
 
