@@ -202,3 +202,33 @@ def test_the_registry_works_on_sqlite_for_the_demo(tmp_path):
         assert [t.status for t in services.list_tenants(rt)] == ["suspended"]
     finally:
         rt.dispose()
+
+
+def test_the_migration_downgrades_and_upgrades_again():
+    from tests.conftest import make_settings
+    from tsunagu.core.migrate import downgrade, upgrade
+
+    database = pg.create_database()
+    try:
+        settings = make_settings(database_url=database.app_url, migration_database_url=database.owner_url)
+        upgrade(settings)
+        downgrade(settings, "0005")
+        url = database.app_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn:
+            assert conn.execute(
+                "SELECT relrowsecurity FROM pg_class WHERE relname = 'tenant'"
+            ).fetchone() == (False,)
+            assert conn.execute("SELECT to_regproc('tsunagu_tenant_by_slug')").fetchone() == (None,)
+            conn.execute(  # the application role's privileges on the registry are back as before 0006
+                "INSERT INTO tenant (id, slug, name, name_kana, name_en, prefecture_code, population, status, "
+                "settings, created_at, updated_at) VALUES (%s, 'old', 'o', 'オ', '', '01', 1, 'active', '{}', "
+                "now(), now())",
+                (str(uuid.uuid4()),),
+            )
+            conn.commit()
+        upgrade(settings)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM tenant").fetchone() == (0,)
+            assert conn.execute("SELECT slug FROM tsunagu_tenant_by_slug('old')").fetchone() == ("old",)
+    finally:
+        pg.drop_database(database.name)

@@ -14,7 +14,7 @@ from tsunagu.cases.models import Case
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Deployment, ProcessInstance
 
-FIXTURE = Path(__file__).resolve().parents[1] / "engine" / "fixtures" / "hostile"
+FIXTURE = Path(__file__).resolve().parents[1] / "engine" / "hostile"
 CASEWORK = Path(__file__).resolve().parents[2] / "workflows" / "casework" / "casework.bpmn"
 HOSTILE_DOCUMENTATION = (
     '<bpmn:documentation><xhtml:img xmlns:xhtml="http://www.w3.org/1999/xhtml" src="x" '
