@@ -13,15 +13,14 @@ from tsunagu.engine import validation
 from tsunagu.engine.errors import Problem
 from tsunagu.identity.models import role_for_lane
 
+from .test_safe_xml import BILLION_LAUGHS, XXE
+
 # The engine validates lanes with the lane→role rule its callers pass (identity's, wired by cases).
 validate_bundle = partial(validation.validate_bundle, lanes=LANE_ROLES)
 
 
 def validate_paths(paths: list[Path]) -> list[Problem]:
     return validation.validate_paths(paths, LANE_ROLES)
-
-
-from .test_safe_xml import BILLION_LAUGHS, XXE
 
 
 def _line_of(data: bytes, needle: str) -> int:
