@@ -61,6 +61,7 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check platform tests migrations
 	$(BIN)/ruff format --check platform tests migrations
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
