@@ -61,6 +61,7 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check platform tests migrations
 	$(BIN)/ruff format --check platform tests migrations
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -73,4 +74,4 @@ bench: install
 	$(BIN)/tsunagu bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

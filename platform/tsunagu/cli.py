@@ -10,14 +10,10 @@ import sys
 
 import click
 
-from .config import ConfigError, Settings
+from . import models as _models  # noqa: F401 - every mapper configured before a command runs
+from .config import load_settings
 
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+__all__ = ["load_settings", "main"]
 
 
 @click.group()
@@ -126,8 +122,8 @@ def beat() -> None:
 
 
 def _register() -> None:
+    from .admin.commands import workflows_group
     from .bench.commands import bench_command
-    from .engine.commands import workflows_group
     from .identity.commands import tokens_group
     from .tenancy.commands import tenants_group
 

@@ -3,13 +3,17 @@ file, line and element, like every other validation problem."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.engine.helpers import bundle, form_task, process
+from tsunagu.cases.services import LANE_ROLES
+from tsunagu.engine import validation
 from tsunagu.engine.errors import Problem
-from tsunagu.engine.validation import validate_bundle
+
+validate_bundle = partial(validation.validate_bundle, lanes=LANE_ROLES)
 
 #: Outside ``fixtures/`` (whose bundles must all validate): every way the file hides something runs script.
 HOSTILE = Path(__file__).parent / "hostile"
@@ -138,6 +142,4 @@ def test_plain_documentation_and_harmless_xhtml_are_accepted():
 def test_the_standard_library_passes():
     from pathlib import Path
 
-    from tsunagu.engine.validation import validate_paths
-
-    assert validate_paths([Path(__file__).resolve().parents[2] / "workflows"]) == []
+    assert validation.validate_paths([Path(__file__).resolve().parents[2] / "workflows"], LANE_ROLES) == []

@@ -451,7 +451,7 @@ def viewers(
 
 def statement(query: str, viewer: Viewer, now: datetime) -> Any:
     """The inbox's statement: ``task_query`` plus the tenant criterion the ORM adds and the page limit."""
-    from ..inbox.models import HumanTask
+    from ..cases.models import HumanTask
     from ..inbox.services import task_query
 
     if query == "mine":

@@ -106,6 +106,40 @@ def resolve_active_tenant(runtime: Runtime, slug: str) -> TenantRef | None:
     return TenantRef(id=tenant.id, slug=tenant.slug)
 
 
+def resolve_and_bind(session: TenantSession, slug: str) -> TenantRef | None:
+    """The request's tenant, bound to ``session``'s transaction in the same statement; ``None`` (and nothing
+    bound) when unknown or suspended.
+
+    On PostgreSQL the statement reads the registry through ``tsunagu_tenant_by_slug`` (the app role cannot
+    read ``tenant`` rows before a tenant is bound, migration 0006) and sets ``app.tenant_id``
+    (transaction-local) as it reads the row — to the tenant only when it is active — so row-level security
+    sees the tenant from the next statement on, without a second round trip. The session must not have bound
+    a tenant at its start (``info["bind_pending"]``).
+    """
+    if _is_postgres(session):
+        row = session.execute(
+            text(
+                "SELECT t.id, t.slug, t.status, set_config('app.tenant_id', "
+                "CASE WHEN t.status = 'active' THEN t.id::text ELSE '' END, true) "
+                "FROM tsunagu_tenant_by_slug(:slug) AS t"
+            ),
+            {"slug": slug},
+        ).first()
+    else:
+        row = session.execute(
+            select(Tenant.id, Tenant.slug, Tenant.status).where(Tenant.slug == slug)
+        ).first()
+    if row is None or row[2] != TenantStatus.ACTIVE:
+        return None
+    return TenantRef(id=_uuid(row[0]), slug=str(row[1]))
+
+
+def tenant_name(session: TenantSession, ref: TenantRef) -> str:
+    """The bound tenant's name (its own row is visible to it)."""
+    tenant = session.get(Tenant, ref.id)
+    return tenant.name if tenant else ref.slug
+
+
 def list_tenants(runtime: Runtime) -> list[TenantListing]:
     """Every tenant's public columns, by slug."""
     with transaction(runtime.sessions, None) as session:
