@@ -164,9 +164,7 @@ def open_item(session: TenantSession, principal: Any, notification_id: uuid.UUID
 def preferences(session: TenantSession, user_id: uuid.UUID) -> dict[str, Mode]:
     """Every registered kind → the user's mode (their choice, or the kind's default)."""
     chosen = dict(
-        session.execute(select(Preference.kind, Preference.mode).where(Preference.user_id == user_id))
-        .tuples()
-        .all()
+        session.execute(select(Preference.kind, Preference.mode).where(Preference.user_id == user_id)).all()
     )
     result = {}
     for kind in all_kinds():

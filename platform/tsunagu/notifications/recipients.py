@@ -34,7 +34,7 @@ Recipient = uuid.UUID | RoleIn
 
 def _units_above(session: TenantSession, unit_id: uuid.UUID) -> set[uuid.UUID]:
     """``unit_id`` and the units above it (its parent, the parent's parent, ...)."""
-    parents = dict(session.execute(select(OrgUnit.id, OrgUnit.parent_id)).tuples().all())
+    parents = dict(session.execute(select(OrgUnit.id, OrgUnit.parent_id)).all())
     found: set[uuid.UUID] = set()
     current: uuid.UUID | None = unit_id
     while current is not None and current not in found:

@@ -112,9 +112,7 @@ def _modes(session: TenantSession, kind: Kind, users: set[uuid.UUID]) -> dict[uu
             select(Preference.user_id, Preference.mode).where(
                 Preference.kind == kind.key, Preference.user_id.in_(users)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     modes: dict[uuid.UUID, Mode] = {}
     for user in users:
