@@ -54,7 +54,7 @@ class Recorder:
         self.release = threading.Event()
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         if self.stall_first and not self.stalled.is_set():
             self.stalled.set()
             while not self.release.is_set():

@@ -65,7 +65,18 @@ def test_a_task_handed_over_sends_one_email_with_a_working_link_and_no_personal_
     link = f"{PUBLIC_URL}/t/yokohama/tasks/{task.id}"
     assert link in text
     # Not a trace of the person or the case's text, in any spelling the data has.
-    for secret in ("秘密", "花子", "ヒミツ", "ハナコ", "1979", "昭和54", "04-17", "4月17日", FREE_TEXT[:6], "滞納"):
+    for secret in (
+        "秘密",
+        "花子",
+        "ヒミツ",
+        "ハナコ",
+        "1979",
+        "昭和54",
+        "04-17",
+        "4月17日",
+        FREE_TEXT[:6],
+        "滞納",
+    ):
         assert secret not in text, secret
     assert str(message["Message-ID"]).endswith("@city.example.jp>")
     assert message["Auto-Submitted"] == "auto-generated"
