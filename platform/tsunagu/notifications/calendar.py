@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -92,8 +92,9 @@ def to_ics(
     vevent.add("uid", event.uid)
     vevent.add("sequence", sequence)
     vevent.add("dtstamp", stamp or utcnow())
-    vevent.add("dtstart", event.start)
-    vevent.add("dtend", event.end)
+    # In UTC ("...Z"): every client reads it the same, with no VTIMEZONE to ship.
+    vevent.add("dtstart", event.start.astimezone(UTC))
+    vevent.add("dtend", event.end.astimezone(UTC))
     vevent.add("summary", event.summary)
     if event.location:
         vevent.add("location", event.location)
