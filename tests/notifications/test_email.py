@@ -159,3 +159,24 @@ def test_smtp_down_is_retried_then_failed_and_shown_to_the_tenant_admin(
     assert len(smtp_server.recorder.accepted) == 1
     with transaction(runtime.sessions, yokohama.id) as session:
         assert session.execute(select(Delivery)).scalar_one().state == "sent"
+
+
+def test_the_recipients_language_chooses_the_mail_and_the_browser_sets_the_default(
+    runtime, inline, yokohama, act_as, smtp_server
+):
+    from tsunagu.identity.models import User
+
+    english = act_as(yokohama, ["consultant"], name="Jane Smith")
+    japanese = act_as(yokohama, ["consultant"], name="日本 太郎")
+    assert english.post("/account/language", {"language": "en"}).status_code == 302
+    assert english.post("/account/language", {"language": "xx"}).status_code == 422
+    with transaction(runtime.sessions, yokohama.id) as session:
+        for user_id in (english.user_id, japanese.user_id):
+            notifications.notify(session, "task.assigned", [user_id], "inbox", key=f"lang-{user_id}")
+        addresses = {
+            u.id: u.email for u in session.execute(select(User).where(User.id.in_([english.user_id, japanese.user_id]))).scalars()
+        }
+    drain(inline)
+    subjects = {m["To"]: str(m["Subject"]) for m in smtp_server.recorder.messages()}
+    assert subjects[addresses[english.user_id]] == "[Tsunagu] A task was assigned to you"
+    assert subjects[addresses[japanese.user_id]] == "[つなぐ] タスクが割り当てられました"

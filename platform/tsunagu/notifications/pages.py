@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -116,9 +117,9 @@ def read_all() -> Response:
 
 
 MODE_LABELS = {
-    Mode.EMAIL: "In the app and by e-mail at once",
-    Mode.DIGEST: "In the app, and in the daily digest e-mail",
-    Mode.IN_APP: "In the app only",
+    Mode.EMAIL: _l("In the app and by e-mail at once"),
+    Mode.DIGEST: _l("In the app, and in the daily digest e-mail"),
+    Mode.IN_APP: _l("In the app only"),
 }
 
 
@@ -139,7 +140,7 @@ def preferences() -> Any:
         kinds=all_kinds(),
         chosen=centre.preferences(session, actor.user_id),
         lang=current_language(),
-        mode_labels={mode.value: _(label) for mode, label in MODE_LABELS.items()},
+        mode_labels={mode.value: str(label) for mode, label in MODE_LABELS.items()},
     )
 
 
