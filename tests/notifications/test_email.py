@@ -174,7 +174,10 @@ def test_the_recipients_language_chooses_the_mail_and_the_browser_sets_the_defau
         for user_id in (english.user_id, japanese.user_id):
             notifications.notify(session, "task.assigned", [user_id], "inbox", key=f"lang-{user_id}")
         addresses = {
-            u.id: u.email for u in session.execute(select(User).where(User.id.in_([english.user_id, japanese.user_id]))).scalars()
+            u.id: u.email
+            for u in session.execute(
+                select(User).where(User.id.in_([english.user_id, japanese.user_id]))
+            ).scalars()
         }
     drain(inline)
     subjects = {m["To"]: str(m["Subject"]) for m in smtp_server.recorder.messages()}

@@ -42,6 +42,7 @@ from . import mail
 from .kinds import get_kind
 from .models import Delivery, DeliveryState, Notification
 from .schedule import LANGUAGES, tenant_settings
+from .services import message_id_for
 
 log = logging.getLogger("tsunagu.notifications")
 
@@ -218,6 +219,10 @@ def _build(
             attendee=(user.display_name, user.email),
         )
         calendar = (ics, str(facts["method"]))
+    # Derived, not random: every attempt carries the same Message-ID, from the sending configuration's domain.
+    delivery.message_id = message_id_for(
+        delivery.tenant_id, notification.event_key, notification.recipient_id, delivery.channel, smtp.domain
+    )
     return mail.build_message(
         smtp=smtp,
         from_name=from_name,
