@@ -17,15 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.jobs.conftest import broker_settings, celery_queue  # noqa: F401 - shared fixtures
-from tests.web.conftest import (  # noqa: F401 - shared fixtures
-    act_as,
-    chromium,
-    live_server,
-    sign_in,
-    use_provider,
-    web_provider,
-    yokohama,
-)
+
+# The browser fixtures (one Playwright per session) stay in tests/web: the bell's browser test lives there.
+from tests.web.conftest import act_as, use_provider, web_provider, yokohama  # noqa: F401 - shared fixtures
 from tsunagu.config import SmtpSettings
 from tsunagu.notifications import delivery
 

@@ -1,4 +1,4 @@
-"""The bell in a real browser: its count rises when a colleague hands over a task (htmx, no reload), the list
+"""Notifications in a real browser — the bell: its count rises when a colleague hands over a task (htmx, no reload), the list
 opens the task, and marking read clears the count. Screenshots in Japanese and English."""
 
 from __future__ import annotations
