@@ -18,6 +18,7 @@ After an outage the loop runs today's date only: one digest, never one per misse
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ class ReminderResult:
 
 #: tenant → the last local date this process ran (or found run) its reminders: saves a query per tick.
 _ran: dict[uuid.UUID, date] = {}
+#: tenant → (when read, its settings): the schedule is re-read at most every few minutes per process.
+_settings_cache: dict[uuid.UUID, tuple[float, TenantNotificationSettings]] = {}
+SETTINGS_TTL_SECONDS = 300.0
 
 
 def run_reminders(runtime: Runtime, sources: ReminderSources, now: datetime | None = None) -> ReminderResult:
@@ -90,11 +94,19 @@ def _run_tenant(
     local_day = now.astimezone(JST).date()
     if _ran.get(tenant_id) == local_day:
         return
+    cached = _settings_cache.get(tenant_id)
+    if (
+        cached is not None
+        and time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS
+        and digest_due(now, cached[1]) is None
+    ):
+        return  # not this tenant's time yet: no query every tick for every tenant
     with transaction(runtime.sessions, tenant_id) as session:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             return
         config = tenant_settings(tenant.settings)
+        _settings_cache[tenant_id] = (time.monotonic(), config)
         day = digest_due(now, config)
         if day is None:
             return
