@@ -1,7 +1,13 @@
-// Copies the front-end assets installed by `npm ci` (htmx, the bpmn-js viewer and its CSS/fonts) into
-// platform/tsunagu/web/static/dist/, which is gitignored. Run by `make install` when package-lock.json changes.
-import { cpSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+// Builds the front-end assets from the packages `npm ci` installed (package-lock.json) into
+// platform/tsunagu/web/static/dist/ (gitignored). Run by `make install` when the lock file, this script or a
+// source under frontend/ changes, and by the Dockerfile's assets stage (`npm run build`).
+//
+// 1. Copies the prebuilt files the pages load as they are: htmx and the bpmn-js viewer (case workspace).
+// 2. Bundles the designers (frontend/designer/*.js) with esbuild: one JS and one CSS file per designer, fonts
+//    next to them. Nothing is loaded from another origin at run time, and the bundles run under the app's CSP
+//    (no eval, no injected <style>): the build fails if a bundle contains `eval(` or `new Function(`.
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -16,6 +22,9 @@ const copies = [
   ["bpmn-js/dist/assets/bpmn-font", "bpmn-js/bpmn-font"],
 ];
 
+// The designers: frontend/designer/<name>.js → dist/designer/<name>.js (+ .css).
+const designers = ["bpmn-designer", "dmn-designer", "form-designer"];
+
 rmSync(out, { recursive: true, force: true });
 for (const [from, to] of copies) {
   const source = join(modules, from);
@@ -27,5 +36,43 @@ for (const [from, to] of copies) {
   mkdirSync(dirname(target), { recursive: true });
   cpSync(source, target, { recursive: true });
 }
+
+const esbuild = await import("esbuild");
+const result = await esbuild.build({
+  entryPoints: Object.fromEntries(designers.map((name) => [name, join(root, "frontend", "designer", `${name}.js`)])),
+  absWorkingDir: root,
+  outdir: join(out, "designer"),
+  bundle: true,
+  format: "iife",
+  target: ["es2020"],
+  minify: true,
+  sourcemap: "linked",
+  legalComments: "linked",
+  metafile: true,
+  logLevel: "warning",
+  // Preact components of our properties providers use JSX with the properties panel's own Preact copy, so
+  // hooks and contexts are shared with the panel they render into.
+  jsx: "automatic",
+  jsxImportSource: "@bpmn-io/properties-panel/preact",
+  loader: { ".woff": "file", ".woff2": "file", ".eot": "file", ".ttf": "file", ".svg": "file", ".png": "file" },
+  assetNames: "assets/[name]-[hash]",
+  define: { "process.env.NODE_ENV": '"production"' },
+});
+
+let problems = 0;
+const sizes = [];
+for (const file of Object.keys(result.metafile.outputs)) {
+  if (!file.endsWith(".js") && !file.endsWith(".css")) continue;
+  const text = readFileSync(resolve(root, file), "utf8");
+  if (file.endsWith(".js") && /\beval\(|new Function\(/.test(text)) {
+    console.error(`build-assets: ${file} contains eval or new Function; the CSP would refuse it`);
+    problems += 1;
+  }
+  sizes.push(`${relative(out, resolve(root, file))} ${(statSync(resolve(root, file)).size / 1024).toFixed(0)} KiB`);
+}
+if (problems) process.exit(1);
+
 writeFileSync(join(out, ".built"), new Date().toISOString() + "\n");
-console.log(`build-assets: ${copies.length} assets copied to ${out}`);
+console.log(`build-assets: ${copies.length} assets copied, ${designers.length} designers bundled in ${out}`);
+for (const line of sizes.sort()) console.log(`  ${line}`);
+
