@@ -8,6 +8,7 @@
 //    (no eval, no injected <style>): the build fails if a bundle contains `eval(` or `new Function(`.
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -38,8 +39,7 @@ for (const [from, to] of copies) {
 }
 
 const esbuild = await import("esbuild");
-const result = await esbuild.build({
-  entryPoints: Object.fromEntries(designers.map((name) => [name, join(root, "frontend", "designer", `${name}.js`)])),
+const common = {
   absWorkingDir: root,
   outdir: join(out, "designer"),
   bundle: true,
@@ -50,21 +50,36 @@ const result = await esbuild.build({
   legalComments: "linked",
   metafile: true,
   logLevel: "warning",
-  // Preact components of our properties providers use JSX with the properties panel's own Preact copy, so
-  // hooks and contexts are shared with the panel they render into.
   jsx: "automatic",
-  jsxImportSource: "@bpmn-io/properties-panel/preact",
   loader: { ".woff": "file", ".woff2": "file", ".eot": "file", ".ttf": "file", ".svg": "file", ".png": "file" },
   assetNames: "assets/[name]-[hash]",
   define: { "process.env.NODE_ENV": '"production"' },
-});
+};
+const entry = (name) => ({ [name]: join(root, "frontend", "designer", `${name}.js`) });
+// bpmn-js-properties-panel renders with the Preact copy inside @bpmn-io/properties-panel: our entries' JSX
+// uses that copy, so hooks and contexts are shared with the panel they render into.
+const panelPreact = { jsxImportSource: "@bpmn-io/properties-panel/preact" };
+// form-js-editor pins an older Preact than form-js-viewer resolves to; one copy (the editor's) for the whole
+// form bundle, or the editor cannot render the viewer's fields.
+const editorPreact = dirname(createRequire(join(modules, "@bpmn-io/form-js-editor/package.json")).resolve("preact/package.json"));
+const builds = await Promise.all([
+  esbuild.build({ ...common, ...panelPreact, entryPoints: { ...entry("bpmn-designer"), ...entry("dmn-designer") } }),
+  esbuild.build({ ...common, entryPoints: entry("form-designer"), jsxImportSource: "preact", alias: { preact: editorPreact } }),
+]);
+const outputs = Object.assign({}, ...builds.map((b) => b.metafile.outputs));
+
+// Known, unreachable uses: dom-iterator (inside selection-ranges, used by dmn-js's cell editing) compiles a
+// *string* filter with new Function, and dmn-js only ever passes functions. The browser tests fail on any CSP
+// violation at run time, so this list can only hide dead code.
+const KNOWN_DEAD = ['new Function("node","Object.freeze(node); return "'];
 
 let problems = 0;
 const sizes = [];
-for (const file of Object.keys(result.metafile.outputs)) {
+for (const file of Object.keys(outputs)) {
   if (!file.endsWith(".js") && !file.endsWith(".css")) continue;
   const text = readFileSync(resolve(root, file), "utf8");
-  if (file.endsWith(".js") && /\beval\(|new Function\(/.test(text)) {
+  const checked = KNOWN_DEAD.reduce((rest, snippet) => rest.split(snippet).join(""), text);
+  if (file.endsWith(".js") && /\beval\(|new Function\(/.test(checked)) {
     console.error(`build-assets: ${file} contains eval or new Function; the CSP would refuse it`);
     problems += 1;
   }

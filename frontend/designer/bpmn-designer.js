@@ -55,7 +55,10 @@ async function main() {
 
   const modeler = new BpmnModeler({
     container: "#designer-canvas",
-    propertiesPanel: { parent: "#designer-properties" },
+    propertiesPanel: {
+      parent: "#designer-properties",
+      layout: { groups: { general: { open: true }, tsunagu: { open: true }, timer: { open: true }, message: { open: true } } },
+    },
     linting: { bpmnlint: lintConfig(ctx), active: true },
     moddleExtensions: { spiffworkflow },
     additionalModules: [

@@ -102,28 +102,36 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     assert designer.get_attribute("data-lint-issues") == "0"  # the library passes the server's checks
     screenshot(page, "designer-bpmn-casework", full_page=False)
 
-    # --- drop a task onto the first flow (start → intake) inside the consultant's lane ------------------
-    page.locator(".djs-palette [data-action=\"create.task\"]").click()
+    # --- make room after the start event (space tool), then drop a task onto that flow ------------------
+    start_x, start_y = _center(page, "[data-element-id=start_case]")
+    intake = page.locator("[data-element-id=intake]").bounding_box()
+    assert intake is not None
+    gap_x = (start_x + intake["x"]) / 2
+    page.locator('.djs-palette [data-action="space-tool"]').click()
+    page.mouse.move(gap_x, start_y + 60)
+    page.mouse.down()
+    page.mouse.move(gap_x + 80, start_y + 60, steps=5)
+    page.mouse.move(gap_x + 160, start_y + 60, steps=5)
+    page.mouse.up()
+    moved = page.locator("[data-element-id=intake]").bounding_box()
+    assert moved is not None and moved["x"] > intake["x"] + 100
+    page.locator('.djs-palette [data-action="create.task"]').click()
     x, y = _center(page, "[data-element-id=Flow_01]")
     page.mouse.move(x - 5, y)
     page.mouse.move(x, y)
     page.mouse.click(x, y)
     page.locator(".djs-context-pad .entry[data-action=replace]").click()
     page.locator(".djs-popup [data-id=replace-with-user-task]").click()
-    screenshot(page, "debug-after-replace", full_page=False)
-    page.locator("[data-element-id=consent]").click()
-    page.wait_for_timeout(500)
-    screenshot(page, "debug-consent", full_page=False)
-    print("PANEL", page.locator("#designer-properties").inner_html()[:3000])
     new_id = page.locator(".bio-properties-panel-entry[data-entry-id=id] input").input_value()
     assert new_id.startswith("Activity_")
     page.locator(".bio-properties-panel-entry[data-entry-id=name] textarea, "
                  ".bio-properties-panel-entry[data-entry-id=name] input").first.fill("事前確認")
 
     # the lint error at that element, in the server's words
-    page.locator(f".bjsl-overlay[data-element-id={new_id}], .djs-overlay[data-container-id={new_id}] .bjsl-overlay").first.wait_for()
-    page.locator(f".djs-overlay[data-container-id={new_id}] .bjsl-overlay").first.click()
-    issue = page.locator(f".djs-overlay[data-container-id={new_id}] .bjsl-dropdown")
+    overlay = page.locator(f".djs-overlays[data-container-id={new_id}] .bjsl-overlay")
+    overlay.wait_for()
+    overlay.hover()
+    issue = page.locator(f".djs-overlays[data-container-id={new_id}] .bjsl-dropdown")
     assert "ユーザータスクにフォームがありません / user task has no form" in issue.inner_text()
     form_entry = page.locator(".bio-properties-panel-entry[data-entry-id=tsunagu-form-key]")
     assert "ユーザータスクにフォームがありません" in form_entry.inner_text()
@@ -131,7 +139,7 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
 
     # fix it: the form from the dropdown
     form_entry.locator("select").select_option("intake")
-    page.wait_for_function(f"!document.querySelector('.djs-overlay[data-container-id={new_id}] .bjsl-overlay')")
+    page.wait_for_function(f"!document.querySelector('.djs-overlays[data-container-id={new_id}] .bjsl-overlay')")
     assert designer.get_attribute("data-lint-issues") == "0"
 
     # the diff highlights the new task

@@ -23,11 +23,34 @@ function describe(entry) {
   return `${model.name || ""} (${(model.$type || "").replace("bpmn:", "")})`.trim();
 }
 
+function shown(value) {
+  if (value === undefined || value === null) return "—";
+  return typeof value === "string" ? value.replace(/^#ref:/, "") : JSON.stringify(value);
+}
+
 function details(entry) {
   if (!entry.attrs) return "";
+  // bpmn-js-differ 3.2 hands diffpatch's [old, new] pair on as (newValue, oldValue): read them crosswise.
   return Object.entries(entry.attrs)
-    .map(([name, change]) => `${name}: ${JSON.stringify(change.oldValue) ?? "—"} → ${JSON.stringify(change.newValue) ?? "—"}`)
+    .map(([name, change]) => `${name}: ${shown(change.newValue)} → ${shown(change.oldValue)}`)
     .join("; ");
+}
+
+/** Fit the viewer, then zoom in on the marked elements when the whole diagram is too small to read. */
+function focus(viewer, ids) {
+  const canvas = viewer.get("canvas");
+  canvas.zoom("fit-viewport");
+  const registry = viewer.get("elementRegistry");
+  const points = ids
+    .map((id) => registry.get(id))
+    .filter(Boolean)
+    .flatMap((e) => (e.waypoints ? e.waypoints : [{ x: e.x, y: e.y }]));
+  if (!points.length || canvas.zoom() >= 0.7) return;
+  const x = Math.min(...points.map((p) => p.x));
+  const y = Math.min(...points.map((p) => p.y));
+  const outer = canvas.viewbox().outer;
+  const scale = 0.8;
+  canvas.viewbox({ x: x - outer.width / scale / 4, y: y - outer.height / scale / 3, width: outer.width / scale, height: outer.height / scale });
 }
 
 export class DiffView {
@@ -54,8 +77,9 @@ export class DiffView {
     this._mark(this._before, [...grouped.removed, ...grouped.changed], grouped);
     this._mark(this._after, [...grouped.added, ...grouped.changed, ...grouped.layout], grouped);
     this._list(grouped);
-    this._before.get("canvas").zoom("fit-viewport");
-    this._after.get("canvas").zoom("fit-viewport");
+    const ids = (list) => list.map((entry) => (entry.model || entry).id);
+    focus(this._before, ids([...grouped.removed, ...grouped.changed]));
+    focus(this._after, ids([...grouped.added, ...grouped.changed]));
     this._section.dataset.state = "shown";
     return grouped;
   }
@@ -74,17 +98,29 @@ export class DiffView {
   _list(grouped) {
     const body = this._section.querySelector(".diff-list tbody");
     body.replaceChildren();
+    const addRow = (kind, cells, id) => {
+      const row = document.createElement("tr");
+      row.className = `diff-row diff-row-${kind}`;
+      if (id) row.dataset.elementId = id;
+      for (const text of cells) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      body.append(row);
+    };
     for (const [kind, list] of Object.entries(grouped)) {
-      for (const entry of list) {
-        const row = document.createElement("tr");
-        row.className = `diff-row diff-row-${kind}`;
-        row.dataset.elementId = (entry.model || entry).id;
-        for (const text of [KINDS[kind].label(), `${(entry.model || entry).id} ${describe(entry)}`, details(entry)]) {
-          const cell = document.createElement("td");
-          cell.textContent = text;
-          row.append(cell);
+      if (kind === "layout") {
+        // Moving things (the space tool moves half a diagram) is not a change of behaviour: one summary row.
+        if (list.length) {
+          const ids = list.map((entry) => entry.id);
+          addRow(kind, [KINDS.layout.label(), t(`${ids.length} 要素`, `${ids.length} element(s)`), ids.slice(0, 12).join(", ") + (ids.length > 12 ? " …" : "")]);
         }
-        body.append(row);
+        continue;
+      }
+      for (const entry of list) {
+        const id = (entry.model || entry).id;
+        addRow(kind, [KINDS[kind].label(), `${id} ${describe(entry)}`, details(entry)], id);
       }
     }
     if (!body.children.length) {
