@@ -1,5 +1,13 @@
 // What every designer page shares: the data the server embedded, JSON calls with the CSRF token, the
 // problem list, the status line and the deploy form. No framework; the page is server-rendered.
+import { StyleModule } from "style-mod";
+
+// CodeMirror (dmn-js cell editors, form-js label fields, the properties panel's FEEL fields) styles itself
+// through style-mod, which puts a <style> element into a document's head. Under the app's CSP that element
+// needs the page's nonce: create style-mod's style set for this document first, with the nonce of the
+// script tag that loaded this bundle; every editor mounted later reuses it.
+const nonce = document.currentScript && document.currentScript.nonce;
+if (nonce) StyleModule.mount(document, [], { nonce });
 
 export function pageData() {
   return JSON.parse(document.getElementById("designer-data").textContent);

@@ -53,9 +53,13 @@ function translate(template, replacements) {
 async function main() {
   const data = pageData();
   const root = document.getElementById("designer");
+  const translation = { additionalModules: [{ translate: ["value", translate] }] };
   const modeler = new DmnModeler({
     container: "#designer-canvas",
-    common: { additionalModules: [{ translate: ["value", translate] }] },
+    common: translation,
+    drd: translation,
+    decisionTable: translation,
+    literalExpression: translation,
   });
   await modeler.importXML(data.source);
   const table = modeler.getViews().find((view) => view.type === "decisionTable");

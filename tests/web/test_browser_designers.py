@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.engine_api.driver import Api
 from tests.factories import make_user
-from tests.web.browser_support import screenshot
+from tests.web.browser_support import SCREENSHOTS, fill_required, screenshot
 from tests.web.conftest import make_staff
 from tsunagu.core.session import transaction
 
@@ -44,8 +44,6 @@ def _admin_page(runtime, tenant, sign_in, live_server, name: str = "管理 花�
     admin = make_staff(runtime, tenant, "admin-designer@example.jp", name, ["tenant_admin"])
     page = sign_in(admin, tenant)
     foreign = _same_origin_only(page, live_server)
-    page.on("console", lambda m: print("CONSOLE", m.type, m.text))
-    page.on("pageerror", lambda e: print("PAGEERROR", e))
     return page, foreign
 
 
@@ -149,7 +147,7 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     added = page.locator(f".diff-list tr.diff-row-added[data-element-id={new_id}]")
     assert added.count() == 1 and "事前確認" in added.inner_text()
     screenshot(page, "designer-bpmn-diff", full_page=False)
-    page.locator("#designer-diff").screenshot(path=str(screenshot.__globals__["SCREENSHOTS"] / "designer-bpmn-diff-section.png"))
+    page.locator("#designer-diff").screenshot(path=str(SCREENSHOTS / "designer-bpmn-diff-section.png"))
 
     # validate, then deploy version 2 with a change note
     page.locator("#designer-validate").click()
@@ -168,4 +166,150 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     assert [t["name"] for t in api.ready_tasks(older)] == ["intake"]
     assert _instance_version(runtime, yokohama, newer) == 2
     assert _instance_version(runtime, yokohama, older) == 1
+    assert not foreign, f"requests left the app's origin: {foreign}"
+
+
+def _through_plan(api: Api, case_id: str) -> None:
+    """Intake → consent → assessment → plan, for a case the routing table sends to the regular meeting."""
+    api.complete(case_id, "intake", screening_outcome="continue")
+    api.complete(case_id, "consent", consent_application=True)
+    api.complete(
+        case_id, "assessment", emergency_support=False, urgency="normal", complexity="high", external_agencies=False
+    )
+    api.complete(
+        case_id,
+        "plan_draft",
+        plan_end_date="2027-12-31",
+        early_start=False,
+        internal_only=False,
+        statutory_programmes=[],
+    )
+
+
+def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_the_new_rule(
+    app, runtime, yokohama, sign_in, live_server
+):
+    api = _api(app, runtime, yokohama)
+    older = api.start_case()["id"]
+    _through_plan(api, older)
+    assert api.ready_tasks(older) == []  # rule 4: the next regular meeting (agenda, then the decision message)
+
+    page, foreign = _admin_page(runtime, yokohama, sign_in, live_server)
+    page.goto(f"{live_server}/t/{yokohama.slug}/admin/designer/")
+    page.get_by_role("link", name="meeting_hybrid/meeting_route.dmn").click()
+    page.locator("#designer[data-state=ready]").wait_for()
+    assert page.locator("th.input-cell .clause").first.inner_text().strip() == "条件"  # Japanese labels
+    cell = page.locator('td[data-row-id="Rule_meeting_route_4"][data-col-id="Output_route"]')
+    assert cell.inner_text().strip() == '"scheduled"'
+    screenshot(page, "designer-dmn-meeting-route", full_page=False)
+
+    # a broken cell: the server's check names the file and the cell
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("adhoc internal")  # two names: not an expression
+    page.locator("#designer-validate").click()
+    page.locator("#designer[data-validated=problems]").wait_for()
+    problems = page.locator("#designer-problems li")
+    assert "meeting_hybrid/meeting_route.dmn" in problems.first.inner_text()
+
+    # the new rule: everything else goes to the internal ad hoc meeting
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('"adhoc_internal"')
+    assert cell.inner_text().strip() == '"adhoc_internal"'
+    page.locator("#designer-validate").click()
+    page.locator("#designer[data-validated=ok]").wait_for()
+    page.locator("#designer-note").fill("定例の代わりに庁内随時会議へ")
+    page.locator("#designer-deploy-button").click()
+    page.wait_for_url(re.compile(r"/admin/designer/edit/meeting_hybrid/meeting_route.dmn$"))
+    assert "バージョン 2 を配備しました" in page.locator(".flashes").inner_text()
+    assert _versions(runtime, yokohama) == [1, 2]
+
+    newer = api.start_case()["id"]
+    _through_plan(api, newer)
+    assert [t["name"] for t in api.ready_tasks(newer)] == ["convene_internal"]
+    assert api.ready_tasks(older) == []  # the older case keeps version 1
+    assert not foreign, f"requests left the app's origin: {foreign}"
+
+
+def test_a_field_added_in_the_form_designer_appears_on_the_task_page_and_is_validated_by_the_server(
+    app, runtime, yokohama, sign_in, live_server
+):
+    api = _api(app, runtime, yokohama)
+    api.start_case()  # the library is version 1
+    page, foreign = _admin_page(runtime, yokohama, sign_in, live_server)
+    base = f"{live_server}/t/{yokohama.slug}"
+    page.goto(f"{base}/admin/designer/")
+    page.get_by_role("link", name="casework/forms/intake.form").click()
+    page.locator("#designer[data-state=ready]").wait_for()
+    page.locator("#designer-preview .designer-preview-fields").wait_for()
+    assert page.locator(".fjs-palette-field[data-field-type=textfield]").inner_text().strip() == "テキスト"
+    assert page.locator(".fjs-palette-field[data-field-type=filepicker]").count() == 0  # not checkable
+
+    # drag a text field into the first group of the form
+    source = page.locator(".fjs-palette-field[data-field-type=textfield]").bounding_box()
+    group = page.locator(".fjs-form-field-group").first.bounding_box()
+    assert source is not None and group is not None
+    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(source["x"] + source["width"] / 2 + 20, source["y"] + source["height"] / 2 + 5, steps=3)
+    page.mouse.move(group["x"] + group["width"] / 2, group["y"] + group["height"] - 25, steps=10)
+    page.mouse.move(group["x"] + group["width"] / 2, group["y"] + group["height"] - 20, steps=3)
+    page.mouse.up()
+    panel = page.locator("#designer-properties")
+    if not panel.locator("[data-entry-id=label]").is_visible():
+        panel.locator(".bio-properties-panel-group-header", has_text="General").click()
+    panel.locator("[data-entry-id=label] input, [data-entry-id=label] [contenteditable]").first.fill(
+        "連絡のつきやすい時間帯"
+    )
+    key = panel.locator("[data-entry-id=key] input")
+    key.fill("preferred_contact_time")
+    key.press("Tab")
+    for entry, group in (("tsunagu-category", "つなぐの設定"), ("required", "Validation")):
+        if not panel.locator(f"[data-entry-id={entry}]").is_visible():
+            panel.locator(".bio-properties-panel-group-header-title", has_text=group).click()
+    panel.locator("[data-entry-id=tsunagu-category] select").select_option("household")
+    panel.locator("[data-entry-id=required] input[type=checkbox]").check()
+    preview = page.locator("#designer-preview")
+    page.wait_for_function(
+        "document.querySelector('#designer-preview').dataset.state === 'fresh' && "
+        "document.querySelector('#designer-preview').textContent.includes('連絡のつきやすい時間帯')"
+    )
+    assert preview.locator("#f-preferred_contact_time").count() == 1  # the server's own rendering
+    screenshot(page, "designer-form-intake", full_page=False)
+    page.locator(".designer-preview").screenshot(path=str(SCREENSHOTS / "designer-form-preview.png"))
+
+    page.locator("#designer-note").fill("相談受付に連絡のつきやすい時間帯を追加")
+    page.locator("#designer-deploy-button").click()
+    page.wait_for_url(re.compile(r"/admin/designer/edit/casework/forms/intake.form$"))
+    assert "バージョン 2 を配備しました" in page.locator(".flashes").inner_text()
+
+    import json
+
+    from tsunagu.engine.models import Deployment
+
+    with transaction(runtime.sessions, yokohama.id) as session:
+        latest = session.execute(select(Deployment).where(Deployment.version == 2)).scalar_one()
+        schema = json.loads(latest.files["casework/forms/intake.form"])
+    fields = [c for g in schema["components"] for c in g.get("components", [])] + schema["components"]
+    added = next(c for c in fields if c.get("key") == "preferred_contact_time")
+    assert added["properties"]["category"] == "household" and added["validate"]["required"] is True
+
+    # the task page of a new case shows the field, and the server refuses the form without it
+    case_id = api.start_case()["id"]
+    task = api.ready_tasks(case_id)[0]
+    page.goto(f"{base}/tasks/{task['id']}")
+    field = page.locator("#f-preferred_contact_time")
+    assert field.count() == 1
+    assert "連絡のつきやすい時間帯" in page.locator("label[for=f-preferred_contact_time]").inner_text()
+    fill_required(
+        page,
+        {"screening_outcome": "continue", "contact_route": "office", "consultation_topics": ["income"]},
+        skip=("preferred_contact_time",),
+    )
+    page.evaluate("document.querySelector('form.task-form').noValidate = true")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.locator("button[name=action][value=complete]").click()
+    assert answer.value.status == 422
+    assert "必須項目です" in page.locator("#f-preferred_contact_time-error").inner_text()
     assert not foreign, f"requests left the app's origin: {foreign}"
