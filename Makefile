@@ -61,6 +61,7 @@ demo: install
 test: install lint typecheck pytest
 
 lint: install
+	npm run --silent lint
 	$(BIN)/ruff check platform tests migrations
 	$(BIN)/ruff format --check platform tests migrations
 

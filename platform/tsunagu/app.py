@@ -39,5 +39,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from .web.views import register_views
 
     register_views(app)
+    from .designer.pages import bp as designer_pages
+
+    app.register_blueprint(designer_pages)  # admin layer: the web toolkit does not know it
     ui.init_app(app)  # HTML layer: security headers + CSP, languages, date filters (after every global)
     return app

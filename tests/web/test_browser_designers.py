@@ -95,7 +95,9 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     designer = page.locator("#designer[data-state=ready]")
     designer.wait_for()
     # Japanese labels: the palette (bpmn-js-i18n) and the properties panel (our catalogue)
-    assert page.locator(".djs-palette [data-action=\"create.task\"]").get_attribute("aria-label") == "タスクを作成"
+    assert (
+        page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "タスクを作成"
+    )
     assert page.locator(".bio-properties-panel-header-type").inner_text().strip() != ""
     assert designer.get_attribute("data-lint-issues") == "0"  # the library passes the server's checks
     screenshot(page, "designer-bpmn-casework", full_page=False)
@@ -122,8 +124,10 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     page.locator(".djs-popup [data-id=replace-with-user-task]").click()
     new_id = page.locator(".bio-properties-panel-entry[data-entry-id=id] input").input_value()
     assert new_id.startswith("Activity_")
-    page.locator(".bio-properties-panel-entry[data-entry-id=name] textarea, "
-                 ".bio-properties-panel-entry[data-entry-id=name] input").first.fill("事前確認")
+    page.locator(
+        ".bio-properties-panel-entry[data-entry-id=name] textarea, "
+        ".bio-properties-panel-entry[data-entry-id=name] input"
+    ).first.fill("事前確認")
 
     # the lint error at that element, in the server's words
     overlay = page.locator(f".djs-overlays[data-container-id={new_id}] .bjsl-overlay")
@@ -137,13 +141,17 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
 
     # fix it: the form from the dropdown
     form_entry.locator("select").select_option("intake")
-    page.wait_for_function(f"!document.querySelector('.djs-overlays[data-container-id={new_id}] .bjsl-overlay')")
+    page.wait_for_function(
+        f"!document.querySelector('.djs-overlays[data-container-id={new_id}] .bjsl-overlay')"
+    )
     assert designer.get_attribute("data-lint-issues") == "0"
 
     # the diff highlights the new task
     page.locator("#designer-diff-button").click()
     page.locator("#designer-diff[data-state=shown]").wait_for()
-    assert "diff-added" in (page.locator(f"#diff-after [data-element-id={new_id}]").get_attribute("class") or "")
+    assert "diff-added" in (
+        page.locator(f"#diff-after [data-element-id={new_id}]").get_attribute("class") or ""
+    )
     added = page.locator(f".diff-list tr.diff-row-added[data-element-id={new_id}]")
     assert added.count() == 1 and "事前確認" in added.inner_text()
     screenshot(page, "designer-bpmn-diff", full_page=False)
@@ -174,7 +182,12 @@ def _through_plan(api: Api, case_id: str) -> None:
     api.complete(case_id, "intake", screening_outcome="continue")
     api.complete(case_id, "consent", consent_application=True)
     api.complete(
-        case_id, "assessment", emergency_support=False, urgency="normal", complexity="high", external_agencies=False
+        case_id,
+        "assessment",
+        emergency_support=False,
+        urgency="normal",
+        complexity="high",
+        external_agencies=False,
     )
     api.complete(
         case_id,
@@ -192,7 +205,9 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
     api = _api(app, runtime, yokohama)
     older = api.start_case()["id"]
     _through_plan(api, older)
-    assert api.ready_tasks(older) == []  # rule 4: the next regular meeting (agenda, then the decision message)
+    assert (
+        api.ready_tasks(older) == []
+    )  # rule 4: the next regular meeting (agenda, then the decision message)
 
     page, foreign = _admin_page(runtime, yokohama, sign_in, live_server)
     page.goto(f"{live_server}/t/{yokohama.slug}/admin/designer/")

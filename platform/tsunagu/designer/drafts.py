@@ -44,7 +44,9 @@ FIELD_CATEGORIES: tuple[tuple[str, str, str], ...] = (
 )
 
 #: Expression positions the as-you-type check knows (the BPMN element the text sits in).
-EXPRESSION_KINDS = frozenset({"formalExpression", "conditionExpression", "timeDuration", "timeDate", "timeCycle"})
+EXPRESSION_KINDS = frozenset(
+    {"formalExpression", "conditionExpression", "timeDuration", "timeDate", "timeCycle"}
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ def current_base(session: TenantSession, workflows_dir: Path) -> Base:
 
 
 def deployments(session: TenantSession, limit: int = 20) -> list[Deployment]:
-    return list(session.execute(select(Deployment).order_by(Deployment.version.desc()).limit(limit)).scalars())
+    return list(
+        session.execute(select(Deployment).order_by(Deployment.version.desc()).limit(limit)).scalars()
+    )
 
 
 def kind_of(name: str) -> str:

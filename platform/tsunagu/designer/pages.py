@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, jsonify, render_template, request, url_for
+from flask import flash, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..core.errors import Forbidden, ValidationFailed
 from ..engine.errors import DefinitionError
 from ..forms.render import render_form
 from ..identity import permissions
+from ..identity.csrf import csrf_token
 from ..identity.principal import Principal
 from ..web.pages import current_actor, tenant_pages
 from ..web.requests import db, runtime
@@ -73,7 +74,7 @@ def edit(name: str) -> str:
     actor = _allowed("definition.read")
     base = _base()
     data = drafts.designer_data(base, name)
-    data["csrf"] = current_app.jinja_env.globals["csrf_token"]()
+    data["csrf"] = csrf_token()
     data["mayDeploy"] = permissions.can(actor, "definition.deploy")
     data["urls"] = {
         "validate": url_for("designer.validate"),
@@ -96,8 +97,10 @@ def validate() -> Any:
 def validate_expression() -> Any:
     _allowed("definition.read")
     body = _body()
-    kind = body.get("kind") if isinstance(body.get("kind"), str) else "formalExpression"
-    message = drafts.check_expression(_text(body, "expression"), kind)
+    kind = body.get("kind")
+    message = drafts.check_expression(
+        _text(body, "expression"), kind if isinstance(kind, str) else "formalExpression"
+    )
     return jsonify(ok=message is None, message=message or "")
 
 

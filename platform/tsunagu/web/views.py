@@ -28,12 +28,10 @@ def register_views(app: Flask) -> None:
         tenant_bp.register_blueprint(api_bp)
     app.register_blueprint(tenant_bp)
     from ..cases.pages import bp as cases_pages
-    from ..designer.pages import bp as designer_pages
     from ..inbox.pages import bp as inbox_pages
 
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
-    app.register_blueprint(designer_pages)
 
     app.add_url_rule("/", "index", index)
     app.add_url_rule("/healthz", "healthz", healthz)
