@@ -102,6 +102,15 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     assert designer.get_attribute("data-lint-issues") == "0"  # the library passes the server's checks
     screenshot(page, "designer-bpmn-casework", full_page=False)
 
+    # --- token simulation: a token started at the start event walks to the first gateway -------------------
+    page.locator("#designer-simulation-button").click()
+    page.locator("#designer[data-simulation=on]").wait_for()
+    page.locator(".djs-overlays[data-container-id=start_case] .bts-context-pad").first.click()
+    page.locator(".bts-log").get_by_text("相談受付").first.wait_for(state="attached")
+    screenshot(page, "designer-bpmn-token-simulation", full_page=False)
+    page.locator("#designer-simulation-button").click()
+    page.locator("#designer[data-simulation=off]").wait_for()
+
     # --- make room after the start event (space tool), then drop a task onto that flow ------------------
     start_x, start_y = _center(page, "[data-element-id=start_case]")
     intake = page.locator("[data-element-id=intake]").bounding_box()
@@ -141,9 +150,7 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
 
     # fix it: the form from the dropdown
     form_entry.locator("select").select_option("intake")
-    page.wait_for_function(
-        f"!document.querySelector('.djs-overlays[data-container-id={new_id}] .bjsl-overlay')"
-    )
+    overlay.wait_for(state="detached")
     assert designer.get_attribute("data-lint-issues") == "0"
 
     # the diff highlights the new task
@@ -286,10 +293,7 @@ def test_a_field_added_in_the_form_designer_appears_on_the_task_page_and_is_vali
     panel.locator("[data-entry-id=tsunagu-category] select").select_option("household")
     panel.locator("[data-entry-id=required] input[type=checkbox]").check()
     preview = page.locator("#designer-preview")
-    page.wait_for_function(
-        "document.querySelector('#designer-preview').dataset.state === 'fresh' && "
-        "document.querySelector('#designer-preview').textContent.includes('連絡のつきやすい時間帯')"
-    )
+    page.locator("#designer-preview[data-state=fresh]").get_by_text("連絡のつきやすい時間帯").wait_for()
     assert preview.locator("#f-preferred_contact_time").count() == 1  # the server's own rendering
     screenshot(page, "designer-form-intake", full_page=False)
     page.locator(".designer-preview").screenshot(path=str(SCREENSHOTS / "designer-form-preview.png"))

@@ -74,6 +74,14 @@ def test_the_bpmn_page_embeds_the_file_and_what_the_engine_accepts(act_as, yokoh
     assert data["urls"]["expression"].endswith("/admin/designer/validate-expression")
 
 
+def test_the_designer_pages_speak_english_when_asked(act_as, yokohama):
+    admin = act_as(yokohama, ["tenant_admin"])
+    page = admin.get(f"/admin/designer/edit/{CASEWORK}?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Process designer" in page and "Deploy as version 1" in page
+    japanese = admin.get(f"/admin/designer/edit/{CASEWORK}?lang=ja").get_data(as_text=True)
+    assert "プロセスの設計" in japanese and "バージョン 1 として配備" in japanese
+
+
 def test_only_administrators_deploy_auditors_read_and_others_are_refused(act_as, yokohama):
     consultant = act_as(yokohama, ["consultant"])
     assert consultant.get("/admin/designer/").status_code == 403
