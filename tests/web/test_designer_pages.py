@@ -227,3 +227,29 @@ def test_the_designers_of_one_tenant_never_show_another_tenants_versions(act_as,
     data = _page_data(admin, CASEWORK)
     assert data["version"] == 0 and "他市の受付" not in data["source"]
     assert "他市" not in admin.get("/admin/designer/").get_data(as_text=True)
+
+
+def test_concurrent_deploys_of_one_version_store_one_and_answer_the_others_409(act_as, runtime, yokohama):
+    import threading
+
+    admins = [act_as(yokohama, ["tenant_admin"], name=f"管理 {i}") for i in range(4)]
+    for admin in admins:
+        admin.get("/admin/designer/")  # each has its CSRF token
+    barrier = threading.Barrier(len(admins))
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def deploy(admin, index: int) -> None:
+        body = {"file": CASEWORK, "content": _casework(), "note": f"同時 {index}", "base_version": 0}
+        barrier.wait()
+        answer = _post(admin, "/admin/designer/deploy", body)
+        with lock:
+            statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=deploy, args=(a, i)) for i, a in enumerate(admins)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [201, 409, 409, 409]
+    assert [v for v, _, _ in _versions(runtime, yokohama)] == [1]

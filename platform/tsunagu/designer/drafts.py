@@ -18,6 +18,7 @@ from typing import Any
 
 from lxml import etree
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..core.errors import Conflict, NotFound, ValidationFailed
 from ..core.session import TenantSession
@@ -208,14 +209,23 @@ def deploy_draft(
     problems = validate_draft(base, name, content)
     if problems:
         raise DefinitionError(problems)
-    return deploy(
-        session,
-        {name: content},
-        source="designer",
-        note=note,
-        created_by=user_id,
-        base_files=dict(base.files),
-    )
+    try:
+        return deploy(
+            session,
+            {name: content},
+            source="designer",
+            note=note,
+            created_by=user_id,
+            base_files=dict(base.files),
+        )
+    except IntegrityError:
+        # Two administrators deploying at once collide on (tenant, version). The request wrote nothing else,
+        # so roll it back (the session stays usable for the error page) and tell the loser to reopen.
+        session.rollback()
+        raise Conflict(
+            "同時に別の配備が行われました。最新を開き直してください / another deployment happened at the "
+            "same time; reopen the designer to edit the latest"
+        ) from None
 
 
 def preview_schema(raw: Any) -> FormSchema:
