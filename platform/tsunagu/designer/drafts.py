@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..core.errors import Conflict, NotFound, ValidationFailed
@@ -99,11 +99,11 @@ def files_by_kind(base: Base) -> dict[str, list[str]]:
 
 def _ids(base: Base, suffix: str, local_name: str, attribute: str = "id") -> list[str]:
     found: set[str] = set()
-    for name, text in base.files.items():
+    for name, body in base.files.items():
         if not name.endswith(suffix):
             continue
         try:
-            root = parse_xml(text.encode("utf-8"), filename=name)
+            root = parse_xml(body.encode("utf-8"), filename=name)
         except DefinitionError:
             continue  # a broken file cannot have been deployed; the library is checked by its tests
         for element in root.iter():
@@ -177,6 +177,17 @@ def check_expression(text: str, kind: str = "formalExpression") -> str | None:
     return problems[0].message if problems else None
 
 
+def _serialize_deploys(session: TenantSession) -> None:
+    """One deploy per tenant at a time (PostgreSQL): the same transaction-scoped advisory lock as the first
+    library deployment (``engine.definitions.ensure_library_deployed``), held until the request commits, so a
+    second deploy waits and then sees the version the first stored. (SQLite, the demo, has one writer.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('tsunagu.deploy.' || :t))"),
+            {"t": str(session.require_tenant_id())},
+        )
+
+
 def deploy_draft(
     session: TenantSession,
     base: Base,
@@ -201,10 +212,12 @@ def deploy_draft(
             f"メモは {NOTE_MAX} 文字以内です / the note is limited to {NOTE_MAX} characters",
             details={"note": [f"{NOTE_MAX} 文字以内 / at most {NOTE_MAX} characters"]},
         )
-    if base_version != base.version:
+    _serialize_deploys(session)
+    latest = session.execute(select(func.max(Deployment.version))).scalar_one_or_none() or 0
+    if base_version != base.version or latest != base.version:
         raise Conflict(
-            f"この間にバージョン {base.version} が配備されました。最新を開き直してください / version "
-            f"{base.version} was deployed meanwhile; reopen the designer to edit the latest"
+            f"この間にバージョン {latest} が配備されました。最新を開き直してください / version "
+            f"{latest} was deployed meanwhile; reopen the designer to edit the latest"
         )
     problems = validate_draft(base, name, content)
     if problems:
