@@ -14,7 +14,7 @@ import LintModule from "bpmn-js-bpmnlint";
 import TokenSimulationModule from "bpmn-js-token-simulation";
 import { getBusinessObject } from "bpmn-js/lib/util/ModelUtil";
 
-import { lang, pageData, setStatus, t, validateDraft, wireDeploy } from "./common.js";
+import { keepDraft, lang, pageData, setStatus, t, validateDraft, wireDeploy } from "./common.js";
 import { problemsOf } from "./bpmn/checks.js";
 import { DiffView } from "./bpmn/diff.js";
 import { ExpressionChecker } from "./bpmn/expressions.js";
@@ -112,6 +112,14 @@ async function main() {
   root.dataset.lang = lang;
 
   const draft = async () => (await modeler.saveXML({ format: true })).xml;
+  const changed = keepDraft(data, await draft(), async (xml) => {
+    await modeler.importXML(xml);
+    ctx.definitions = modeler.getDefinitions();
+    readableZoom(modeler.get("canvas"));
+  });
+  eventBus.on("commandStack.changed", () => {
+    changed(draft);
+  });
   const select = (id) => {
     const element = modeler.get("elementRegistry").get(id);
     if (element) {

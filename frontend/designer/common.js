@@ -119,6 +119,7 @@ export function wireDeploy(data, getContent, onSelect) {
         data.csrf,
       );
       if (result.ok) {
+        form.dispatchEvent(new CustomEvent("designer:deployed"));
         window.location.assign(result.payload.redirect);
         return;
       }
@@ -129,4 +130,47 @@ export function wireDeploy(data, getContent, onSelect) {
       button.disabled = false;
     }
   });
+}
+
+/**
+ * The draft survives a reload: kept in this browser's localStorage (definitions, never case data) per page and
+ * base version until it is deployed or discarded. ``pristine`` is the editor's export of the file as opened
+ * (an unedited file is not a draft); ``restore(text)`` loads a kept draft into the editor.
+ * Returns ``changed(getContent)`` for the editor to call on every edit.
+ */
+export function keepDraft(data, pristine, restore) {
+  const key = `tsunagu-draft:${window.location.pathname}:v${data.version}`;
+  const notice = document.getElementById("designer-draft-notice");
+  let saved = null;
+  try {
+    saved = window.localStorage.getItem(key);
+  } catch {
+    return () => {};
+  }
+  if (saved && saved !== pristine && notice) {
+    notice.hidden = false;
+    notice.querySelector("[data-action=restore]").addEventListener("click", async () => {
+      notice.hidden = true;
+      await restore(saved);
+      setStatus(t("保存されていた下書きを復元しました。", "The kept draft was restored."), "ok");
+    });
+    notice.querySelector("[data-action=discard]").addEventListener("click", () => {
+      window.localStorage.removeItem(key);
+      notice.hidden = true;
+    });
+  }
+  document.getElementById("designer-deploy")?.addEventListener("designer:deployed", () => window.localStorage.removeItem(key));
+  let timer = null;
+  return (getContent) => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      try {
+        const content = await getContent();
+        if (content === pristine) window.localStorage.removeItem(key);
+        else window.localStorage.setItem(key, content);
+      } catch {
+        // storage full or disabled: the draft is simply not kept
+      }
+    }, 500);
+  };
 }

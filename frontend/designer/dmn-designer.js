@@ -11,7 +11,7 @@ import "./designer.css";
 
 import DmnModeler from "dmn-js/lib/Modeler";
 
-import { lang, pageData, setStatus, t, validateDraft, wireDeploy } from "./common.js";
+import { keepDraft, lang, pageData, setStatus, t, validateDraft, wireDeploy } from "./common.js";
 
 const JA = {
   When: "条件",
@@ -62,14 +62,32 @@ async function main() {
     literalExpression: translation,
   });
   await modeler.importXML(data.source);
-  const table = modeler.getViews().find((view) => view.type === "decisionTable");
-  if (table) await modeler.open(table);
-  root.dataset.state = "ready";
-  modeler.on("views.changed", () => {
-    root.dataset.dirty = "true";
-  });
-
   const draft = async () => (await modeler.saveXML({ format: true })).xml;
+  const openTable = async () => {
+    const view = modeler.getViews().find((v) => v.type === "decisionTable");
+    if (view) await modeler.open(view);
+  };
+  await openTable();
+  const changed = keepDraft(data, await draft(), async (xml) => {
+    await modeler.importXML(xml);
+    await openTable();
+  });
+  // Edits are commands of the open view's command stack (each view has its own viewer).
+  const watched = new WeakSet();
+  const watch = () => {
+    const viewer = modeler.getActiveViewer();
+    if (!viewer || watched.has(viewer)) return;
+    watched.add(viewer);
+    viewer.get("eventBus").on("commandStack.changed", () => {
+      root.dataset.dirty = "true";
+      changed(draft);
+    });
+  };
+  modeler.on("views.changed", () => {
+    watch();
+  });
+  watch();
+  root.dataset.state = "ready";
   document.getElementById("designer-validate").addEventListener("click", async () => validateDraft(data, await draft()));
   wireDeploy(data, draft);
   setStatus(t("セルをクリックして編集します。", "Click a cell to edit it."));

@@ -8,7 +8,7 @@ import "./designer.css";
 
 import { FormEditor } from "@bpmn-io/form-js-editor";
 
-import { lang, pageData, postJSON, setStatus, t, validateDraft, wireDeploy } from "./common.js";
+import { keepDraft, lang, pageData, postJSON, setStatus, t, validateDraft, wireDeploy } from "./common.js";
 import { categoryModule } from "./form/category.jsx";
 
 // What platform/tsunagu/forms/schema.py accepts (INPUT_TYPES and STATIC_TYPES it can show), with Japanese names.
@@ -67,8 +67,13 @@ async function main() {
       preview.dataset.state = "error";
     }
   }
+  const changed = keepDraft(data, await draft(), async (text) => {
+    await editor.importSchema(JSON.parse(text));
+    await refreshPreview();
+  });
   editor.on("changed", () => {
     root.dataset.dirty = "true";
+    changed(draft);
     preview.dataset.state = "stale";
     clearTimeout(previewTimer);
     previewTimer = setTimeout(refreshPreview, 400);

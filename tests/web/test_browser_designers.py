@@ -100,6 +100,7 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     )
     assert page.locator(".bio-properties-panel-header-type").inner_text().strip() != ""
     assert designer.get_attribute("data-lint-issues") == "0"  # the library passes the server's checks
+    assert not page.locator("#designer-draft-notice").is_visible()  # an unedited file is no draft
     screenshot(page, "designer-bpmn-casework", full_page=False)
 
     # --- token simulation: a token started at the start event walks to the first gateway -------------------
@@ -173,6 +174,8 @@ def test_an_administrator_adds_a_user_task_in_the_bpmn_designer_and_deploys_the_
     page.locator("#designer-deploy-button").click()
     page.wait_for_url(re.compile(r"/admin/designer/edit/casework/casework.bpmn$"))
     assert "バージョン 2 を配備しました" in page.locator(".flashes").inner_text()
+    page.locator("#designer[data-state=ready]").wait_for()
+    assert not page.locator("#designer-draft-notice").is_visible()  # the deployed draft is not kept
     assert _versions(runtime, yokohama) == [1, 2]
 
     # a new case reaches the new task; the older case keeps version 1 and its intake
@@ -218,6 +221,7 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
 
     page, foreign = _admin_page(runtime, yokohama, sign_in, live_server)
     page.goto(f"{live_server}/t/{yokohama.slug}/admin/designer/")
+    screenshot(page, "designer-index")
     page.get_by_role("link", name="meeting_hybrid/meeting_route.dmn").click()
     page.locator("#designer[data-state=ready]").wait_for()
     assert page.locator("th.input-cell .clause").first.inner_text().strip() == "条件"  # Japanese labels
@@ -296,6 +300,18 @@ def test_a_field_added_in_the_form_designer_appears_on_the_task_page_and_is_vali
     page.locator("#designer-preview[data-state=fresh]").get_by_text("連絡のつきやすい時間帯").wait_for()
     assert preview.locator("#f-preferred_contact_time").count() == 1  # the server's own rendering
     screenshot(page, "designer-form-intake", full_page=False)
+
+    # the draft survives a reload in this browser
+    page.wait_for_timeout(700)  # kept half a second after the last edit
+    page.reload()
+    page.locator("#designer[data-state=ready]").wait_for()
+    notice = page.locator("#designer-draft-notice")
+    assert (
+        notice.is_visible()
+        and page.locator(".fjs-form-field", has_text="連絡のつきやすい時間帯").count() == 0
+    )
+    notice.get_by_role("button", name="下書きを復元").click()
+    page.locator(".fjs-form-field", has_text="連絡のつきやすい時間帯").first.wait_for()
     page.locator(".designer-preview").screenshot(path=str(SCREENSHOTS / "designer-form-preview.png"))
 
     page.locator("#designer-note").fill("相談受付に連絡のつきやすい時間帯を追加")
