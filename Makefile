@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 ASSETS_STAMP := platform/tsunagu/web/static/dist/.built
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-# Front-end assets (htmx, bpmn-js viewer) from the npm lock file, copied into static/dist/ (gitignored);
-# redone only when package-lock.json or the copy script changes.
-$(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs
+# Front-end assets from the npm lock file into static/dist/ (gitignored): htmx and the bpmn-js viewer copied,
+# the designers bundled by esbuild from frontend/designer/; redone when the lock file, the build script or a
+# bundle source changes.
+DESIGNER_SOURCES := $(shell find frontend -type f 2>/dev/null)
+$(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs $(DESIGNER_SOURCES)
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	node scripts/build-assets.mjs
 
@@ -59,6 +61,7 @@ demo: install
 test: install lint typecheck pytest
 
 lint: install
+	npm run --silent lint
 	$(BIN)/ruff check platform tests migrations
 	$(BIN)/ruff format --check platform tests migrations
 	$(BIN)/lint-imports

@@ -45,6 +45,7 @@ def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
     from .admin import views as _admin_views  # noqa: F401
+    from .admin.designer.pages import bp as designer_pages
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
     from .identity import admin_views as _identity_admin_views  # noqa: F401
@@ -61,5 +62,6 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(tenant_bp)
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
+    app.register_blueprint(designer_pages)
     app.add_url_rule("/", "index", tenancy_views.index)
     register_platform_views(app)
