@@ -24,10 +24,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["tsunagu"] = runtime
 
-    from .web import hosts, requests, ui
+    from .web import hosts, json, requests, ui
+
+    json.init_app(app)  # bounded parsing of every JSON body (depth, items); no ASCII escapes in responses
 
     requests.init_app(app)
 

@@ -17,7 +17,7 @@ from datetime import date, time, timedelta
 from itertools import chain
 from typing import Any
 
-from .errors import AppError
+from .errors import AppError, ValidationFailed
 
 # --- the limits -----------------------------------------------------------------------------------------
 JSON_MAX_DEPTH = 32  # nesting of arrays and objects in any JSON document the app reads
@@ -174,6 +174,15 @@ def value_problems(
     return problems
 
 
+def require_fits(
+    value: Any, field: str, *, max_size: int, max_depth: int, max_text: int, message: str
+) -> None:
+    """:class:`ValidationFailed` (422) naming what is too big in ``value`` (see :func:`value_problems`)."""
+    problems = value_problems(value, field, max_size=max_size, max_depth=max_depth, max_text=max_text)
+    if problems:
+        raise ValidationFailed(message, details=problems)
+
+
 # --- bounded JSON ---------------------------------------------------------------------------------------
 # A JSON string, closing quote optional so that an unterminated string cannot make the search quadratic.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
@@ -229,6 +238,7 @@ __all__ = [
     "has_control_characters",
     "loads",
     "measure",
+    "require_fits",
     "shown",
     "value_problems",
 ]

@@ -194,7 +194,10 @@ def start_instance(
     start = workflow.get_tasks(state=TaskState.READY)
     for task in start:
         task.data.update(data)
-    effects = run_engine(workflow)
+    from .bounds import refuse_failed_expressions
+
+    with refuse_failed_expressions():  # issue #10: 422, not 500
+        effects = run_engine(workflow)
     instance = ProcessInstance(
         tenant_id=session.require_tenant_id(),
         id=instance_id or uuid.uuid4(),
@@ -229,9 +232,10 @@ def complete_user_task(
         raise Conflict("このタスクは既に完了しています / the task is no longer ready", code="task_not_ready")
     task.set_data(**data)
     with_effects: list[dict[str, Any]] = []
+    from .bounds import refuse_failed_expressions
     from .spiff import collect_side_effects
 
-    with collect_side_effects() as effects:
+    with collect_side_effects() as effects, refuse_failed_expressions():  # issue #10: 422, not 500
         task.run()
         workflow.do_engine_steps()
     with_effects.extend(effects)
@@ -263,7 +267,9 @@ def deliver_message(
     from .spiff import collect_side_effects
 
     workflow = load(instance)
-    with collect_side_effects() as effects:
+    from .bounds import refuse_failed_expressions
+
+    with collect_side_effects() as effects, refuse_failed_expressions():  # issue #10: 422, not 500
         delivered = spiff_deliver(workflow, name, payload, advance=True)
     if not delivered:
         return None
