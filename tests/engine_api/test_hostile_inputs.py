@@ -197,3 +197,22 @@ def test_a_message_payload_is_bounded_in_size_and_shape(api):
     assert response.status_code == 422
     assert response.get_json()["error"]["details"] == {"payload.reason": ["10000文字以内で入力してください"]}
     assert api.message(case["id"], "consent_withdrawn", {"reason": "本人の申出"}).status_code == 200
+
+
+def test_a_form_definition_nested_too_deep_is_a_problem_at_upload_not_a_500(api):
+    api.start_case()
+    deep = '{"components": ' + _nested(5000, {"type": "textfield", "key": "x"}) + "}"
+    response = _deploy(api, {"casework/forms/intake.form": deep})
+    assert response.status_code == 422, response.get_json()
+    problems = " ".join(response.get_json()["error"]["details"]["problems"])
+    assert "casework/forms/intake.form" in problems and "nested too deeply" in problems
+
+
+def test_the_openapi_document_publishes_the_referral_schema_and_the_person_limits(api):
+    document = api.get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    assert schemas["NewCase"]["properties"]["referral"] == {"$ref": "#/components/schemas/Referral"}
+    referral = schemas["Referral"]
+    assert referral["additionalProperties"] is False
+    assert all("maxLength" in p or "enum" in p for k, p in referral["properties"].items() if k != "contact")
+    assert schemas["NewCase"]["properties"]["person"]["properties"]["name"]["maxLength"] == 100

@@ -56,7 +56,12 @@ REFERRAL_SCHEMA: dict[str, Any] = {
                 "email": {"type": "string", "maxLength": 254, "pattern": r"^[^\s@]+@[^\s@]+$"},
             },
         },
-        "referred_on": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+        "referred_on": {
+            "type": "string",
+            "maxLength": 10,
+            "format": "date",
+            "pattern": r"^\d{4}-\d{2}-\d{2}$",
+        },
     },
 }
 Draft202012Validator.check_schema(REFERRAL_SCHEMA)

@@ -85,6 +85,15 @@ def measure(value: Any, budget: int, *, max_depth: int = VALUE_MAX_DEPTH, render
     The walk keeps one iterator per level (memory O(depth)) and stops once the budget is spent, so measuring
     costs at most about ``budget`` steps whatever the value.
     """
+    cls = type(value)
+    if cls is str or cls is int or cls in _RENDERED_SCALAR:  # the common case, without the walk
+        if cls is str:
+            size = _str_size(value, rendered)
+        elif cls is int:
+            size = _int_size(value, rendered)
+        else:
+            size = _RENDERED_SCALAR[cls] if rendered else 1
+        return size if size <= budget else budget + 1
     total = 0
     stack: list[Iterator[Any]] = [iter((value,))]
     while stack:
