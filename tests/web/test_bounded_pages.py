@@ -4,6 +4,9 @@ goes back to the inbox instead of answering 500."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from sqlalchemy import select
 
 from tests.web.test_browser_casework import _start_case
@@ -73,7 +76,7 @@ def test_a_draft_is_bounded_per_field_and_in_all(runtime, yokohama, act_as):
     assert response.status_code == 422
     assert 'id="f-address-error"' in response.get_data(as_text=True)
     with transaction(runtime.sessions, yokohama.id) as session:
-        assert session.get(HumanTask, (yokohama.id, __import__("uuid").UUID(task_id))).draft is None
+        assert session.get(HumanTask, (yokohama.id, uuid.UUID(task_id))).draft is None
     fine = me.post(f"/tasks/{task_id}", [("action", "draft"), ("address", "横浜市港北区")])
     assert fine.status_code == 302
 
@@ -87,3 +90,43 @@ def test_the_inbox_next_field_with_cr_lf_goes_back_to_the_inbox(runtime, yokoham
         assert response.headers["Location"] == "/t/yokohama/inbox"
         assert "evil" not in str(response.headers)
         me.post("/inbox/unclaim", {"one": task_id})
+
+
+def test_a_workflow_expression_failing_on_submit_shows_a_message_and_keeps_the_task_open(
+    runtime, yokohama, act_as
+):
+    from tsunagu.engine.definitions import deploy, ensure_library_deployed
+    from tsunagu.engine.models import Deployment
+
+    casework = (Path(__file__).resolve().parents[2] / "workflows/casework/casework.bpmn").read_text("utf-8")
+    hostile = casework.replace(
+        "screening_outcome == 'advice_only'", "len(str([screening_outcome[0] * 100000] * 10000)) &gt; 0"
+    )
+    with transaction(runtime.sessions, yokohama.id) as session:
+        ensure_library_deployed(session, runtime.settings.workflows_dir)
+        base = session.execute(select(Deployment)).scalar_one().files
+        deploy(session, {"casework/casework.bpmn": hostile}, source="upload", base_files=dict(base))
+    me = act_as(yokohama, ["consultant"])
+    task_id = _intake(runtime, yokohama)
+    form = [
+        ("action", "complete"),
+        ("reception_date", "2026-11-20"),
+        ("main_topic", "income"),
+        ("name", "山田 花子"),
+        ("name_kana", "ヤマダ ハナコ"),
+        ("birth_date", "1975-06-01"),
+        ("contact_route", "office"),
+        ("address", "横浜市港北区"),
+        ("household_size", "1"),
+        ("consultation_topics", "debt"),
+        ("consultation_detail", "家賃の滞納"),
+        ("screening_outcome", "continue"),
+    ]
+    response = me.post(f"/tasks/{task_id}", form)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "ワークフローの式を評価できません" in body
+    assert 'name="action" value="complete"' in body  # the form is still there to submit again
+    with transaction(runtime.sessions, yokohama.id) as session:
+        row = session.get(HumanTask, (yokohama.id, uuid.UUID(task_id)))
+        assert row.state == "ready" and row.completed_by is None

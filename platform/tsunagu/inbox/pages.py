@@ -340,6 +340,8 @@ def submit_task(task_id: str) -> Any:
     except ValidationFailed as exc:
         errors = exc.details
         if exc.code == "expression_failed":  # issue #10: the workflow's fault, not a field's: say so on top
+            session.rollback()  # the engine had begun the completion; show the task as it still is
+            found = services.get_task(session, actor, found.id)
             flash(in_language(exc.message, current_language()), "error")
         if schema is not None and current_language() != "ja":
             _cleaned, errors = validate_submission(schema, data, lang=current_language())
