@@ -130,3 +130,20 @@ def test_a_workflow_expression_failing_on_submit_shows_a_message_and_keeps_the_t
     with transaction(runtime.sessions, yokohama.id) as session:
         row = session.get(HumanTask, (yokohama.id, uuid.UUID(task_id)))
         assert row.state == "ready" and row.completed_by is None
+
+
+def test_a_progress_record_takes_a_plain_date_and_a_one_line_staff_name(runtime, yokohama, act_as):
+    me = act_as(yokohama, ["consultant"])
+    case_id = _start_case(runtime, yokohama, "山田 花子", "ヤマダ ハナコ")
+    for record_date, staff_name in (
+        ("2026-W48-6", "佐藤"),
+        ("20261128", "佐藤"),
+        ("2026-11-28", "佐藤\r\n美咲"),
+    ):
+        response = me.post(
+            f"/cases/{case_id}/progress",
+            {"record_date": record_date, "method": "visit", "staff_name": staff_name, "content": "訪問"},
+        )
+        assert response.status_code == 422, (record_date, staff_name)
+    ok = {"record_date": "2026-11-28", "method": "visit", "staff_name": "佐藤 美咲", "content": "訪問\n面談"}
+    assert me.post(f"/cases/{case_id}/progress", ok).status_code == 302
