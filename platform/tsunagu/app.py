@@ -25,12 +25,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["tsunagu"] = runtime
 
     from .identity import web as identity_web
     from .tenancy import web as tenancy_web
-    from .web import hosts, requests, ui
+    from .web import hosts, json, requests, ui
+
+    json.init_app(app)  # bounded parsing of every JSON body (depth, items); no ASCII escapes in responses
 
     requests.init_app(app)
     tenancy_web.init_app(app)  # how a request finds its tenant
