@@ -16,6 +16,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from ..core.db import utcnow
 from ..core.errors import Conflict
@@ -24,6 +25,7 @@ from ..identity.models import role_for_lane
 from ..inbox.models import HumanTask
 from .definitions import LoadedDeployment
 from .models import ProcessInstance, Timer
+from .serialization import SpecRef
 
 
 @dataclass
@@ -159,25 +161,36 @@ def sync_projection(
     return created
 
 
+def spec_ref(instance: ProcessInstance) -> SpecRef:
+    """What the instance's row refers to for its definitions: deployment, process, meeting binding."""
+    return SpecRef.of(instance.deployment_id, instance.process_id, {"meeting": instance.meeting_process})
+
+
 def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """The one place an instance's state is written: compacted (``compaction``), then stored with its
+    definitions by reference (``serialization``)."""
+    from .compaction import compact
     from .spiff import dumps
 
-    instance.serialized = dumps(workflow)
+    compact(workflow)
+    instance.serialized = dumps(workflow, spec_ref(instance))
     if workflow.is_completed():
         instance.status = "completed"
         instance.completed_at = utcnow()
 
 
 def load(instance: ProcessInstance) -> BpmnWorkflow:
-    """The instance's workflow, deserialized from its row.
+    """The instance's workflow, deserialized from its row; its specs come from the per-process cache.
 
     Deserializing is most of the engine floor's cost; a per-process cache of workflows keyed by instance
     version was tried and measured (``make bench``): with cases interleaved it rarely hit, and holding the
     large object graphs made the garbage collector cost more than the deserializing it saved.
     """
+    from .serialization import resolver_for
     from .spiff import loads
 
-    return loads(instance.serialized)
+    session = object_session(instance)
+    return loads(instance.serialized, resolver_for(session) if session is not None else None)
 
 
 def start_instance(
