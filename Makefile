@@ -59,8 +59,8 @@ demo: install
 test: install lint typecheck pytest
 
 lint: install
-	$(BIN)/ruff check platform tests migrations
-	$(BIN)/ruff format --check platform tests migrations
+	$(BIN)/ruff check platform tests migrations bench
+	$(BIN)/ruff format --check platform tests migrations bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -70,7 +70,7 @@ pytest: install
 
 ## make bench: the benchmark harness on this machine's PostgreSQL and Redis; results in bench/results/
 bench: install
-	$(BIN)/tsunagu bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

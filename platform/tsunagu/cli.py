@@ -126,7 +126,6 @@ def beat() -> None:
 
 
 def _register() -> None:
-    from .bench.commands import bench_command
     from .engine.commands import workflows_group
     from .identity.commands import tokens_group
     from .tenancy.commands import tenants_group
@@ -134,7 +133,6 @@ def _register() -> None:
     main.add_command(tokens_group)
     main.add_command(tenants_group)
     main.add_command(workflows_group)
-    main.add_command(bench_command)
 
 
 _register()

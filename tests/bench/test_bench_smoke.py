@@ -1,4 +1,4 @@
-"""``tsunagu bench --quick`` end to end on this machine's PostgreSQL and Redis, at tiny sizes.
+"""``python -m bench --quick`` (``make bench``) end to end on this machine's PostgreSQL and Redis, at tiny sizes.
 
 Only that the harness runs and writes every section with numbers: no speed figure is asserted here.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tsunagu.bench.report import SECTIONS
-from tsunagu.cli import main
+from bench.commands import bench_command
+from bench.report import SECTIONS
 
 
 def _number(value: object) -> bool:
@@ -22,7 +22,7 @@ def _number(value: object) -> bool:
 
 def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = CliRunner().invoke(main, ["bench", "--quick", "--output", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(bench_command, ["--quick", "--output", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
     data = json.loads((out / "latest.json").read_text(encoding="utf-8"))

@@ -35,7 +35,7 @@ from typing import Any
 
 import psycopg
 
-from ..config import REPO_ROOT, Settings
+from tsunagu.config import REPO_ROOT, Settings
 from . import BenchError, log, percentile, ratio
 from .floor import PATH, pick_next, submission
 from .memory import (

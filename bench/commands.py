@@ -1,4 +1,4 @@
-"""``tsunagu bench`` (``make bench``): every level in order on a throw-away database, then the report.
+"""``python -m bench`` (``make bench``): every level in order on a throw-away database, then the report.
 
 Order: the engine floor (no database); a fresh database ``tsunagu_bench_<random>`` migrated and loaded with
 the tenant presets; the service level and its profile; gunicorn and the HTTP levels, then the web worker's
@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from ..config import REPO_ROOT
+from tsunagu.config import REPO_ROOT
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
@@ -71,9 +71,9 @@ def quick_options(**overrides: Any) -> BenchOptions:
 
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Run the selected levels and write the report; returns the results written."""
-    from ..core.migrate import upgrade
-    from ..core.runtime import Runtime
-    from ..tenancy.sync import sync_presets
+    from tsunagu.core.migrate import upgrade
+    from tsunagu.core.runtime import Runtime
+    from tsunagu.tenancy.sync import sync_presets
     from . import floor as floor_level
     from . import http as http_level
     from . import inbox as inbox_level

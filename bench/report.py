@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import REPO_ROOT
+from tsunagu.config import REPO_ROOT
 
 TARGETS = {
     "service_vs_floor": 3.0,
@@ -428,7 +428,7 @@ def markdown(results: dict[str, Any]) -> str:
     add(f"# Tsunagu benchmark — {results['finished_at']}")
     add("")
     add(
-        f"`tsunagu bench --tasks {o['tasks']} --tenants {o['tenants']} --cases {o['cases']}"
+        f"`python -m bench --tasks {o['tasks']} --tenants {o['tenants']} --cases {o['cases']}"
         + (" --quick" if o.get("quick") else "")
         + f"`: total wall time **{_num(results['wall_seconds'] / 60, 1)} min** "
         f"({_num(results['wall_seconds'], 0)} s)."
