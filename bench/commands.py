@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from tsunagu.config import REPO_ROOT
+
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
@@ -74,6 +75,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     from tsunagu.core.migrate import upgrade
     from tsunagu.core.runtime import Runtime
     from tsunagu.tenancy.sync import sync_presets
+
     from . import floor as floor_level
     from . import http as http_level
     from . import inbox as inbox_level

@@ -48,6 +48,7 @@ from typing import Any
 import psycopg
 
 from tsunagu.core.runtime import Runtime
+
 from . import log, ratio, summarize_ms
 
 TOTAL_POPULATION = 125_000_000
@@ -291,7 +292,7 @@ FROM (
     ) y
 ) x
 JOIN steps s ON s.step = x.n % 10
-"""  # noqa: S608 - built from this module's constants, never from input
+"""
 
 
 def _copy_rows(

@@ -22,6 +22,7 @@ import psycopg
 
 from tsunagu.config import REPO_ROOT, Settings
 from tsunagu.core.runtime import Runtime
+
 from . import BenchError, log, ratio
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -222,7 +223,7 @@ def run_celery(
         "--without-heartbeat",
     ]
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=worker_env(settings), stdout=log_file, stderr=subprocess.STDOUT
         )
     try:

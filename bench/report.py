@@ -66,8 +66,8 @@ def _ram_gib() -> float:
 
 def _git(*args: str) -> str:
     try:
-        out = subprocess.run(  # noqa: S603 - fixed git arguments
-            ["git", *args],  # noqa: S607 - git from PATH
+        out = subprocess.run(
+            ["git", *args],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

@@ -33,6 +33,7 @@ from sqlalchemy import event, select
 
 from tsunagu.config import Settings
 from tsunagu.core.runtime import Runtime
+
 from . import BenchError, log, ratio, summarize_ms
 from .floor import EXPECTED_END, PERSON, TIMER_STEPS_DAYS, pick_next, submission
 
