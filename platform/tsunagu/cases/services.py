@@ -68,6 +68,7 @@ def record_event(
     actor_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    submission: dict[str, Any] | None = None,
 ) -> CaseEvent:
     event = CaseEvent(
         tenant_id=session.require_tenant_id(),
@@ -78,6 +79,7 @@ def record_event(
         actor_id=actor_id,
         task_id=task_id,
         details=details or {},
+        submission=submission,
         at=utcnow(),
     )
     session.add(event)

@@ -162,6 +162,7 @@ def complete_task(
             title=task.title,
             actor_id=actor.user_id,
             task_id=task.id,
+            submission=cleaned,
         )
         cases.apply_result(session, case, result)
     try:
