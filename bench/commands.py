@@ -26,7 +26,7 @@ from tsunagu.config import REPO_ROOT
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
-ALL_SECTIONS = ("floor", "service", "http", "memory", "inbox")
+ALL_SECTIONS = ("floor", "service", "age", "defsize", "http", "memory", "inbox")
 
 
 @dataclass
@@ -39,6 +39,9 @@ class BenchOptions:
     http_seconds: float = 10.0
     inbox_samples: int = 300
     celery_pings: int = 300
+    age_cases: int = 3
+    age_repeat: int = 15
+    defsize_cases: int = 10
     quick: bool = False
     output: Path = DEFAULT_OUTPUT
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -64,6 +67,9 @@ def quick_options(**overrides: Any) -> BenchOptions:
         "http_seconds": 1.5,
         "inbox_samples": 20,
         "celery_pings": 20,
+        "age_cases": 1,
+        "age_repeat": 3,
+        "defsize_cases": 1,
         "quick": True,
     }
     values.update(overrides)
@@ -76,6 +82,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     from tsunagu.core.runtime import Runtime
     from tsunagu.tenancy.sync import sync_presets
 
+    from . import age as age_level
+    from . import defsize as defsize_level
     from . import floor as floor_level
     from . import http as http_level
     from . import inbox as inbox_level
@@ -124,6 +132,18 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 options.workflows_dir,
                 min(options.cases, 5),
                 output / "profile_service.txt",
+            )
+
+        if "age" in sections:
+            log(f"case age: 36 monitoring rounds and 2 re-plans, {options.age_cases} case(s) through the services")
+            results["age"] = age_level.run_age(
+                runtime, bench, options.workflows_dir, options.age_cases, repeat=options.age_repeat
+            )
+
+        if "defsize" in sections:
+            log(f"definition size: {options.defsize_cases} case(s) on the library and on a 10x definition")
+            results["defsize"] = defsize_level.run_defsize(
+                runtime, options.workflows_dir, work, options.defsize_cases
             )
 
         if "http" in sections:
@@ -223,7 +243,7 @@ def _clients(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     "--sections",
     default=",".join(ALL_SECTIONS),
     show_default=True,
-    help="Levels to run (floor,service,http,memory,inbox).",
+    help="Levels to run (floor,service,age,defsize,http,memory,inbox).",
 )
 @click.option(
     "--pg-admin-url",

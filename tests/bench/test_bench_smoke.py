@@ -41,6 +41,22 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert service["statements_per_completion"] > 0
     assert (out / "profile_service.txt").read_text(encoding="utf-8").count("SpiffWorkflow") > 0
 
+    assert _number(floor["stored_form"]["per_task_ms"]["mean"])
+    assert floor["stored_form"]["state_bytes"]["max"] < floor["state_bytes"]["max"]
+
+    age = data["age"]
+    for run in ("memory_before", "memory_now", "service"):
+        assert sorted(age[run]["rounds"], key=int) == ["1", "12", "36"]
+        for figures in age[run]["rounds"].values():
+            assert _number(figures["completion_ms"]) and figures["state_bytes"] > 0
+        assert _number(age[run]["growth"]["completion"]) and _number(age[run]["growth"]["state"])
+    assert age["memory_before"]["growth"]["state"] > age["memory_now"]["growth"]["state"]
+
+    defsize = data["defsize"]
+    assert defsize["definition"]["factor"] >= 10
+    for run in (defsize["memory"]["before"], defsize["memory"]["now"], defsize["service"]):
+        assert _number(run["ratio"]) and _number(run["bigger"]["per_task_ms"]["mean"])
+
     levels = data["http"]["levels"]
     assert [(lv["clients"], lv["shared_token"]) for lv in levels] == [(1, False), (2, False), (2, True)]
     for level in levels:
