@@ -135,7 +135,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             )
 
         if "age" in sections:
-            log(f"case age: 36 monitoring rounds and 2 re-plans, {options.age_cases} case(s) through the services")
+            log(
+                f"case age: 36 monitoring rounds and 2 re-plans, {options.age_cases} case(s) through the services"
+            )
             results["age"] = age_level.run_age(
                 runtime, bench, options.workflows_dir, options.age_cases, repeat=options.age_repeat
             )

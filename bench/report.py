@@ -30,7 +30,7 @@ TARGETS = {
     "defsize_completion": 1.2,
 }
 
-#: The run this work is compared with: ``make bench`` at commit 751f43d, before issue #11 (instance rows with
+#: The run this work is compared with: ``make bench`` at commit 751f43d (results in e2be21a), before issue #11 (instance rows with
 #: their definitions inline, nothing compacted). Kept in the repository so that "before" never drifts.
 BASELINE_FILE = REPO_ROOT / "bench" / "results" / "baseline_issue11.json"
 
@@ -733,7 +733,8 @@ def age_section(results: dict[str, Any]) -> list[str]:
         f"{', '.join(str(r) for r in age['replans_after'])} (evaluation → assessment → plan → meeting → decision "
         f"→ start of delivery). The monitoring completion at each measured round: *before* = SpiffWorkflow's "
         f"full round trip, nothing dropped, in memory; *now* = the stored form in memory, and through the "
-        f"services on PostgreSQL (median of {age['service']['cases']} cases)."
+        f"services on PostgreSQL (median of {age['service']['cases']} cases × the measured round and the two "
+        "before it)."
     )
     out.append("")
     head = (
