@@ -61,6 +61,7 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check platform tests migrations bench
 	$(BIN)/ruff format --check platform tests migrations bench
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

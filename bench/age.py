@@ -9,7 +9,7 @@ rounds 1, 12 and 36 it reports the cost of the monitoring completion and the siz
 * **in memory, before** — SpiffWorkflow's default full round trip per command, nothing dropped (the state as
   it was stored before definitions were stored by reference and compacted);
 * **in memory, now** — the platform's stored form (``engine.serialization`` + ``engine.compaction``);
-* **service** — the same case through ``inbox.services.complete_task`` and the timer poller's ``fire_one`` on
+* **service** — the same case through ``cases.services.complete_task`` and the timer poller's ``fire_timer`` on
   PostgreSQL, several cases interleaved round by round (per measured round the median over the cases and
   the two rounds before it, ``WINDOWS``).
 
@@ -191,11 +191,10 @@ def _state_bytes(runtime: Any, tenant_id: uuid.UUID, case_id: uuid.UUID) -> int:
 def drive_service(
     runtime: Any, bench: Any, workflows_dir: Path, cases: int, progress: Callable[[str], None] = log
 ) -> dict[str, Any]:
+    from tsunagu.cases.services import complete_task, fire_timer
     from tsunagu.core.session import transaction
-    from tsunagu.engine.timers import fire_one
     from tsunagu.identity.models import Role
     from tsunagu.identity.principal import Principal
-    from tsunagu.inbox.services import complete_task
 
     from .service import _start, ready_tasks, without_broker
 
@@ -244,7 +243,7 @@ def drive_service(
     for round_no in range(1, ROUNDS + 1):
         for case_id in ids:
             timer_id, due_at = _pending_timer(runtime, bench.tenant_id, case_id)
-            if not fire_one(runtime, bench.tenant_id, timer_id, due_at + timedelta(minutes=1)):
+            if not fire_timer(runtime, bench.tenant_id, timer_id, due_at + timedelta(minutes=1)):
                 raise BenchError(f"case age (service): the monitoring timer of {case_id} did not fire")
             elapsed = complete(case_id, "monitoring", early=round_no in REPLAN_AFTER)
             for measured, window in WINDOWS.items():

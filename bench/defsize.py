@@ -151,8 +151,9 @@ def run_defsize(
     cases: int,
     progress: Callable[[str], None] = log,
 ) -> dict[str, Any]:
+    from tsunagu.cases.services import LANE_ROLES
     from tsunagu.core.session import transaction
-    from tsunagu.engine.definitions import deploy, ensure_library_deployed, read_library
+    from tsunagu.engine.definitions import deploy, read_library
 
     from .service import prepare_tenant, without_broker
     from .service import run_case as service_case
@@ -163,7 +164,7 @@ def run_defsize(
         f"definition size: casework grown by {grown['extra_tasks']} unused tasks, "
         f"{grown['base_spec_bytes'] / 1024:.0f} KiB → {grown['spec_bytes'] / 1024:.0f} KiB ({grown['factor']:.1f}×)"
     )
-    memory = {
+    memory: dict[str, dict[str, Any]] = {
         label: {
             "standard": _memory(workflows_dir, cases, stored),
             "bigger": _memory(big_dir, cases, stored),
@@ -182,12 +183,10 @@ def run_defsize(
         done = [service_case(runtime, bench, directory, 20_100 + n) for n in range(cases)]
         return {"per_task_ms": summarize_ms([t for c in done for _, t in c.tasks])}
 
-    with transaction(runtime.sessions, bench.tenant_id) as session:
-        ensure_library_deployed(session, workflows_dir)
-    standard = service(workflows_dir)
+    standard = service(workflows_dir)  # the tenant's first case deploys the library
     with transaction(runtime.sessions, bench.tenant_id) as session:
         files = read_library(big_dir)
-        deploy(session, files, source="upload", note="bench: definition 10x larger")
+        deploy(session, files, lanes=LANE_ROLES, source="upload", note="bench: definition 10x larger")
     bigger = service(big_dir)
     result = {
         "definition": grown,

@@ -452,7 +452,7 @@ def viewers(
 
 def statement(query: str, viewer: Viewer, now: datetime) -> Any:
     """The inbox's statement: ``task_query`` plus the tenant criterion the ORM adds and the page limit."""
-    from tsunagu.inbox.models import HumanTask
+    from tsunagu.cases.models import HumanTask
     from tsunagu.inbox.services import task_query
 
     if query == "mine":

@@ -1,7 +1,7 @@
 """Level 2, the service level: the floor's cases through Tsunagu's services on PostgreSQL (no HTTP).
 
 Each command is one ``transaction(...)`` as the application role, with row-level security in force:
-``cases.services.start_case`` to open the case, ``inbox.services.complete_task`` for every user task (form
+``cases.services.start_case`` to open the case, ``cases.services.complete_task`` for every user task (form
 validation, load → apply → save with optimistic locking, the HumanTask/Timer projection, the case history and
 the outbox), and ``engine.timers.fire_due_timers`` with a controlled ``now`` for the timers, as beat runs it.
 Finding the next ready task (a lookup a client would already know) is not timed.
@@ -214,8 +214,8 @@ def _start(runtime: Runtime, bench: BenchTenant, workflows_dir: Path, n: int) ->
 
 def ready_tasks(runtime: Runtime, tenant_id: uuid.UUID, case_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
     """``(task id, element)`` of the case's ready user tasks (not timed: a client already knows them)."""
+    from tsunagu.cases.models import HumanTask
     from tsunagu.core.session import transaction
-    from tsunagu.inbox.models import HumanTask
 
     with transaction(runtime.sessions, tenant_id) as session:
         rows = session.execute(
@@ -273,12 +273,11 @@ def run_case(
     With ``profiler``, only the timed service calls are profiled (not the bench's own lookups).
     """
     from tsunagu.cases import services as cases
+    from tsunagu.cases.services import complete_task, fire_due_timers
     from tsunagu.core.db import utcnow
     from tsunagu.core.session import transaction
-    from tsunagu.engine.timers import fire_due_timers
     from tsunagu.identity.models import Role
     from tsunagu.identity.principal import Principal
-    from tsunagu.inbox.services import complete_task
 
     actor = Principal(
         user_id=bench.user_id,

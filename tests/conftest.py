@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support import pg
+from tsunagu import models as _models  # noqa: F401 - every table on Base.metadata (what the app imports)
 from tsunagu.config import Settings
 from tsunagu.core.db import Base
 from tsunagu.core.runtime import Runtime

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from . import models as _models  # noqa: F401 - every mapper configured before the first request
 from .config import Settings
 from .core.runtime import Runtime
 
@@ -27,17 +28,38 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["tsunagu"] = runtime
 
+    from .identity import web as identity_web
+    from .tenancy import web as tenancy_web
     from .web import hosts, requests, ui
 
     requests.init_app(app)
-
-    from .identity import web as identity_web
-
-    identity_web.init_app(app, runtime)  # sessions, CSRF, sign-in; before the views and the UI layer
+    tenancy_web.init_app(app)  # how a request finds its tenant
+    identity_web.init_app(app, runtime)  # sessions, CSRF, sign-in, tokens, permissions; before the views
     app.wsgi_app = hosts.TenantHostMiddleware(app.wsgi_app, settings.base_domain)  # type: ignore[method-assign]
-
-    from .web.views import register_views
-
     register_views(app)
     ui.init_app(app)  # HTML layer: security headers + CSP, languages, date filters (after every global)
     return app
+
+
+def register_views(app: Flask) -> None:
+    """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
+    to the shared blueprints of the web toolkit."""
+    from .admin import views as _admin_views  # noqa: F401
+    from .cases import views as _cases_views  # noqa: F401
+    from .cases.pages import bp as cases_pages
+    from .identity import admin_views as _identity_admin_views  # noqa: F401
+    from .identity import views as _identity_views  # noqa: F401
+    from .inbox import views as _inbox_views  # noqa: F401
+    from .inbox.pages import bp as inbox_pages
+    from .tenancy import views as tenancy_views
+    from .web import openapi as _openapi  # noqa: F401
+    from .web.blueprints import api_bp, tenant_bp
+    from .web.views import register_platform_views
+
+    if not any(child is api_bp for child, _ in tenant_bp._blueprints):
+        tenant_bp.register_blueprint(api_bp)
+    app.register_blueprint(tenant_bp)
+    app.register_blueprint(inbox_pages)
+    app.register_blueprint(cases_pages)
+    app.add_url_rule("/", "index", tenancy_views.index)
+    register_platform_views(app)

@@ -10,14 +10,10 @@ import sys
 
 import click
 
-from .config import ConfigError, Settings
+from . import models as _models  # noqa: F401 - every mapper configured before a command runs
+from .config import load_settings
 
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+__all__ = ["load_settings", "main"]
 
 
 @click.group()
@@ -126,7 +122,7 @@ def beat() -> None:
 
 
 def _register() -> None:
-    from .engine.commands import workflows_group
+    from .admin.commands import workflows_group
     from .identity.commands import tokens_group
     from .tenancy.commands import tenants_group
 

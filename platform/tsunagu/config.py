@@ -223,3 +223,13 @@ def _is_issuer_url(url: str) -> bool:
     if parts.scheme == "https":
         return True
     return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+def load_settings() -> Settings:
+    """Settings for a ``tsunagu`` command: a missing or malformed variable is a clean CLI error."""
+    import click
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -37,7 +37,7 @@ def _api(client, runtime, slug: str) -> Api:
 
 
 def _fire_timers(runtime, days: int) -> int:
-    from tsunagu.engine.timers import fire_due_timers
+    from tsunagu.cases.services import fire_due_timers
 
     return fire_due_timers(runtime, now=utcnow() + timedelta(days=days))
 

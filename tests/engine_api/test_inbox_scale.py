@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
+from tsunagu.cases.models import HumanTask
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine import spiff
-from tsunagu.inbox.models import HumanTask
 
 
 def test_listing_ten_thousand_ready_tasks_never_deserializes(api, runtime, tenant):

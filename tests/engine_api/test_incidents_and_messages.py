@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.engine_api.driver import drive_to_monitoring
+from tsunagu.cases.services import fire_due_timers
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Incident, ProcessInstance, Timer
-from tsunagu.engine.timers import fire_due_timers, retry_incident
+from tsunagu.engine.timers import retry_incident
 
 
 def test_a_failing_timer_becomes_an_incident_and_fires_after_retry(api, runtime, tenant):

@@ -113,7 +113,7 @@ class Cases:
             return element
         if api.message(case_id, "meeting_decided", {"decision": "approve"}).status_code == 200:
             return "meeting_decided"
-        from tsunagu.engine.timers import fire_due_timers
+        from tsunagu.cases.services import fire_due_timers
 
         self.days += 40
         fire_due_timers(self.world.runtime, now=utcnow() + timedelta(days=self.days))

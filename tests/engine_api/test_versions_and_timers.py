@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.engine_api.driver import drive_to_monitoring
+from tsunagu.cases.services import fire_due_timers
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Timer
-from tsunagu.engine.timers import fire_due_timers
 
 REPO = Path(__file__).resolve().parents[2]
 CASEWORK = (REPO / "workflows" / "casework" / "casework.bpmn").read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tests.engine_api.driver import Api
 from tests.factories import make_user
 from tests.support.oidc import app_with_idp_secret, configure_tenant_idp, sign_in
+from tsunagu.cases.models import Case, HumanTask
 from tsunagu.core.session import transaction
 from tsunagu.identity.models import ALL_ROLES, Role
 from tsunagu.identity.permissions import ACTION_ROLES, can, case_scope, task_scope
@@ -187,7 +188,7 @@ def test_the_rules_in_one_table():
     )
     assert can(someone, "case.read") and not can(someone, "task.act") and not can(someone, "case.create")
     assert not can(None, "case.read")
-    assert task_scope(someone) is None and case_scope(someone) is None
+    assert task_scope(someone, HumanTask) is None and case_scope(someone, Case.org_unit_id) is None
     assert set(ACTION_ROLES["admin.users"]) == {"tenant_admin"}
     with pytest.raises(ValueError):
         can(someone, "no.such.action")

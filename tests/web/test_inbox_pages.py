@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 
 from tests.web.conftest import make_staff, org_unit
 from tests.web.test_browser_casework import _start_case
+from tsunagu.cases.models import HumanTask
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.inbox import filters as inbox_filters
-from tsunagu.inbox.models import HumanTask, SavedView
+from tsunagu.inbox.models import SavedView
 
 TASK_LINK = re.compile(r'href="/t/[^/]+/tasks/([0-9a-f-]{36})"')
 

@@ -258,7 +258,9 @@ def test_shared_meeting_forms_are_identical_across_definitions():
 
 def test_engine_deploy_validation_accepts_the_library():
     validation = pytest.importorskip("tsunagu.engine.validation")
-    problems, _count = validation.validate_paths_report([WORKFLOWS])
+    from tsunagu.cases.services import LANE_ROLES
+
+    problems, _count = validation.validate_paths_report([WORKFLOWS], LANE_ROLES)
     assert problems == []
 
 

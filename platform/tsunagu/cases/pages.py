@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from ..core.db import utcnow
 from ..core.errors import Forbidden, ValidationFailed
+from ..forms.localize import localize_errors
 from ..identity import permissions
 from ..identity.auth import login_required
 from ..identity.models import Role
-from ..inbox import filters as inbox_filters
 from ..tenancy.models import OrgUnit, Tenant
 from ..web.dates import to_local_date
 from ..web.i18n import current_language
-from ..web.pages import current_actor, localize_errors, parse_id, tenant_pages
+from ..web.pages import current_actor, parse_id, tenant_pages
 from ..web.requests import db
 from . import services, workspace
 from .models import Case
@@ -128,11 +128,7 @@ def create_case() -> Any:
         return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)
     flash(_("Opened a case for %(name)s.", name=person.name), "success")
     # Straight on to the intake form when the user can work it.
-    first = session.execute(
-        inbox_filters.filtered_query(actor, inbox_filters.InboxFilters(scope="all", case=str(case.id))).limit(
-            1
-        )
-    ).scalar_one_or_none()
+    first = services.first_ready_task(session, actor, case.id)
     if first is not None and permissions.can(actor, "task.act", first):
         return redirect(url_for("inbox.task", task_id=first.id))
     return redirect(url_for("cases.show", case_id=case.id))

@@ -1,4 +1,7 @@
-"""Starting cases and reading them. Views call these; these call the engine."""
+"""Cases: start one, read one, and the advance path (``advance``) every command on a case goes through.
+
+Views, the inbox and beat call these; these call the engine through ``engine.services``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,48 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..core.db import utcnow
 from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
-from ..engine import runner
-from ..engine.definitions import ensure_library_deployed, latest_deployment_for, load_deployment
-from ..engine.models import ProcessInstance
+from ..engine import services as engine
 from ..tenancy.models import OrgUnit, Tenant
-from .models import Case, CaseEvent, Person
+from .advance import (
+    MESSAGE_NAMES,
+    WorkflowFailed,
+    apply_result,
+    complete_task,
+    context_of,
+    deliver_message,
+    fire_due_timers,
+    fire_timer,
+    record_event,
+)
+from .models import Case, CaseEvent, HumanTask, Person
+from .projection import LANE_ROLES
+from .tasks import first_ready_task, get_task, lock_workable_task
+
+__all__ = [
+    "LANE_ROLES",
+    "MESSAGE_NAMES",
+    "HumanTask",
+    "PersonInput",
+    "WorkflowFailed",
+    "apply_result",
+    "case_detail",
+    "complete_task",
+    "context_of",
+    "deliver_message",
+    "fire_due_timers",
+    "fire_timer",
+    "first_ready_task",
+    "get_case",
+    "get_task",
+    "lock_workable_task",
+    "parse_person",
+    "record_event",
+    "stage_of",
+    "start_case",
+    "workflow_settings",
+]
 
 DEFAULT_MEETING_PROCESS = "meeting_hybrid"
 DEFAULT_MONITORING_INTERVAL = "P1M"
@@ -58,62 +95,6 @@ def workflow_settings(tenant: Tenant) -> dict[str, Any]:
     return wf
 
 
-def record_event(
-    session: TenantSession,
-    case_id: uuid.UUID,
-    kind: str,
-    *,
-    element: str = "",
-    title: str = "",
-    actor_id: uuid.UUID | None = None,
-    task_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-    submission: dict[str, Any] | None = None,
-) -> CaseEvent:
-    event = CaseEvent(
-        tenant_id=session.require_tenant_id(),
-        case_id=case_id,
-        kind=kind,
-        element=element,
-        title=title,
-        actor_id=actor_id,
-        task_id=task_id,
-        details=details or {},
-        submission=submission,
-        at=utcnow(),
-    )
-    session.add(event)
-    return event
-
-
-def task_context(session: TenantSession, case: Case) -> runner.TaskContext:
-    person = session.get(Person, (case.tenant_id, case.person_id))
-    return runner.TaskContext(
-        case_id=case.id,
-        org_unit_id=case.org_unit_id,
-        person_name=person.name if person else "",
-        person_kana=person.name_kana if person else "",
-    )
-
-
-def apply_result(session: TenantSession, case: Case, result: runner.CommandResult) -> None:
-    """Bring the case's stage and status in line with its workflow, and queue the side effects."""
-    from ..core.outbox import enqueue
-
-    case.stage = runner.current_stage(result.workflow)
-    if result.workflow.is_completed() and case.status == "open":
-        case.status = "closed"
-        case.closed_at = utcnow()
-        case.outcome = runner.end_event_reached(result.workflow)
-        record_event(session, case.id, "closed", title="終了", details={"outcome": case.outcome})
-    for effect in result.side_effects:
-        enqueue(
-            session,
-            "engine.service_task",
-            {"case_id": str(case.id), "process_instance_id": str(result.instance.id), **effect},
-        )
-
-
 def start_case(
     session: TenantSession,
     tenant: Tenant,
@@ -143,11 +124,11 @@ def start_case(
                 "担当外の組織ではケースを開始できません / you cannot open a case in that org unit"
             )
         org_unit_id = unit.id
-    ensure_library_deployed(session, library_root)
-    row = latest_deployment_for(session, "casework")
+    engine.ensure_library_deployed(session, library_root, LANE_ROLES)
+    row = engine.latest_deployment_for(session, "casework")
     if row is None:
         raise NotFound("no deployment holds the casework process")
-    deployment = load_deployment(session, row.id)
+    deployment = engine.load_deployment(session, row.id)
     person = Person(
         tenant_id=tenant_id,
         name=person_input.name,
@@ -178,9 +159,11 @@ def start_case(
             "birth_date": person.birth_date.isoformat() if person.birth_date else None,
         },
     }
-    result = runner.start_instance(
-        session, deployment, "casework", wf["meeting_process"], data, task_context(session, case)
-    )
+    try:
+        result = engine.start(session, deployment, "casework", wf["meeting_process"], data, case_id=case.id)
+    except engine.EngineFault as fault:
+        # No instance was saved to attach an incident to; the request rolls back and says what failed.
+        raise WorkflowFailed(fault, None) from fault
     case.process_instance_id = result.instance.id
     record_event(
         session,
@@ -190,7 +173,7 @@ def start_case(
         actor_id=actor_id,
         details={"deployment_version": deployment.version, "referral": bool(referral)},
     )
-    apply_result(session, case, result)
+    apply_result(session, case, result, context_of(session, case))
     session.flush()
     return case
 
@@ -202,25 +185,27 @@ def get_case(session: TenantSession, case_id: uuid.UUID) -> Case:
     return case
 
 
-def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
-    from ..engine.models import Deployment
+def stage_of(session: TenantSession, case: Case) -> str:
+    """Where the case stands: its process's stage (kept on the instance row, with the state it comes from)."""
+    instance = engine.get_instance(session, case.process_instance_id)
+    return instance.stage if instance is not None else ""
 
-    instance = (
-        session.get(ProcessInstance, (case.tenant_id, case.process_instance_id))
-        if case.process_instance_id
-        else None
-    )
+
+def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
+    instance = engine.get_instance(session, case.process_instance_id)
     version = None
+    incidents: list[Any] = []
     if instance is not None:
-        dep = session.get(Deployment, (case.tenant_id, instance.deployment_id))
+        dep = session.get(engine.Deployment, (case.tenant_id, instance.deployment_id))
         version = dep.version if dep else None
+        incidents = engine.open_incidents(session, instance.id)
     person = session.get(Person, (case.tenant_id, case.person_id))
     events = session.execute(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
     ).scalars()
     return {
         "id": str(case.id),
-        "stage": case.stage,
+        "stage": instance.stage if instance is not None else "",
         "status": case.status,
         "outcome": case.outcome,
         "process_instance_id": str(case.process_instance_id) if case.process_instance_id else None,
@@ -230,6 +215,16 @@ def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
             "name_kana": person.name_kana if person else "",
             "birth_date": person.birth_date.isoformat() if person and person.birth_date else None,
         },
+        "incidents": [
+            {
+                "id": str(i.id),
+                "element": i.element,
+                "command": i.command,
+                "message": i.message,
+                "created_at": i.created_at.isoformat(),
+            }
+            for i in incidents
+        ],
         "history": [
             {
                 "kind": e.kind,

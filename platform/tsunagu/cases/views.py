@@ -8,8 +8,8 @@ from flask import current_app, g, jsonify, request
 
 from ..core.errors import ValidationFailed
 from ..identity.auth import current_principal
-from ..identity.models import Role
 from ..identity.permissions import authorize
+from ..identity.services import Role
 from ..tenancy.models import Tenant
 from ..web.blueprints import api_bp, require_roles
 from ..web.requests import db, parse_id
@@ -46,7 +46,11 @@ def create_case() -> Any:
         allowed_org_unit_ids=g.principal.org_unit_ids,
     )
     return jsonify(
-        {"id": str(case.id), "process_instance_id": str(case.process_instance_id), "stage": case.stage}
+        {
+            "id": str(case.id),
+            "process_instance_id": str(case.process_instance_id),
+            "stage": services.stage_of(session, case),
+        }
     ), 201
 
 
@@ -62,15 +66,15 @@ def show_case(case_id: str) -> Any:
 @api_bp.post("/cases/<case_id>/messages")
 @require_roles(Role.TENANT_ADMIN, Role.MEETING_SECRETARIAT, Role.MUNICIPAL_STAFF, Role.CONSULTANT)
 def post_message(case_id: str) -> Any:
-    from ..engine.messages import MESSAGE_NAMES, deliver_to_case
-
     body = request.get_json(silent=True) or {}
     name = body.get("name")
     payload = body.get("payload") or {}
-    if name not in MESSAGE_NAMES or not isinstance(payload, dict):
-        raise ValidationFailed("unknown message", details={"name": [f"one of {', '.join(MESSAGE_NAMES)}"]})
+    if name not in services.MESSAGE_NAMES or not isinstance(payload, dict):
+        raise ValidationFailed(
+            "unknown message", details={"name": [f"one of {', '.join(services.MESSAGE_NAMES)}"]}
+        )
     session = db()
     case = services.get_case(session, parse_id(case_id))
     authorize(current_principal(), "case.message", case)
-    deliver_to_case(session, case, name, payload, actor_id=g.principal.user_id)
-    return jsonify({"id": str(case.id), "stage": case.stage, "status": case.status})
+    result = services.deliver_message(session, case, name, payload, actor_id=g.principal.user_id)
+    return jsonify({"id": str(case.id), "stage": result.stage, "status": case.status})

@@ -16,11 +16,10 @@ from sqlalchemy import select
 
 from ..core.errors import NotFound, ValidationFailed
 from ..core.session import TenantSession
-from ..engine.models import Deployment, ProcessInstance, Timer
-from ..identity.models import User
-from ..inbox.models import HumanTask
+from ..engine import services as engine
+from ..identity.services import display_names
 from ..tenancy.models import OrgUnit
-from .models import Case, CaseEvent, Person, ProgressRecord
+from .models import Case, CaseEvent, HumanTask, Person, ProgressRecord
 
 PROGRESS_METHODS = ("visit", "phone", "accompany", "other")
 MAX_PROGRESS_CONTENT = 4000
@@ -79,6 +78,10 @@ class Workspace:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # field key → option value → label
     field_labels: dict[str, str] = field(default_factory=dict)  # field key → label
     user_names: dict[uuid.UUID, str] = field(default_factory=dict)
+    #: where the process stands (the instance's stage)
+    stage: str = ""
+    #: engine errors waiting for someone (an operator retries them; a failed step can be submitted again)
+    incidents: list[engine.Incident] = field(default_factory=list)
 
     @property
     def plan(self) -> dict[str, Any]:
@@ -115,10 +118,7 @@ class Workspace:
 
 
 def user_names(session: TenantSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(User).where(User.id.in_(sorted(ids)))).scalars()
-    return {u.id: (u.display_name or u.email) for u in rows}
+    return display_names(session, ids)
 
 
 def _labels_from_forms(forms: dict[str, Any]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
@@ -143,21 +143,12 @@ def _labels_from_forms(forms: dict[str, Any]) -> tuple[dict[str, dict[str, str]]
     return labels, field_labels
 
 
-def workflow_data(session: TenantSession, instance: ProcessInstance) -> dict[str, Any]:
+def workflow_data(session: TenantSession, instance: engine.ProcessInstance) -> dict[str, Any]:
     """The data of the case's workflow as it stands: the newest task state of the top-level process."""
-    from ..engine import runner
-
-    workflow = runner.load(instance)
-    data: dict[str, Any] = dict(workflow.data)
-    tasks = [t for t in workflow.get_tasks() if t.workflow is workflow and t.data]
-    tasks.sort(key=lambda t: t.last_state_change)
-    for task in tasks[-1:]:
-        data.update(task.data)
-    return data
+    return engine.workflow_data(instance)
 
 
 def load_workspace(session: TenantSession, case_id: uuid.UUID) -> Workspace:
-    from ..engine.definitions import load_deployment
     from .services import get_case
 
     case = get_case(session, case_id)
@@ -210,21 +201,19 @@ def load_workspace(session: TenantSession, case_id: uuid.UUID) -> Workspace:
         current_elements=[],
         user_names=names,
     )
-    instance = (
-        session.get(ProcessInstance, (tenant_id, case.process_instance_id))
-        if case.process_instance_id
-        else None
-    )
+    instance = engine.get_instance(session, case.process_instance_id)
     if instance is not None:
-        deployment = load_deployment(session, instance.deployment_id)
+        deployment = engine.load_deployment(session, instance.deployment_id)
         workspace.deployment_version = deployment.version
+        workspace.stage = instance.stage
+        workspace.incidents = engine.open_incidents(session, instance.id)
         workspace.labels, workspace.field_labels = _labels_from_forms(deployment.forms)
         workspace.data = workflow_data(session, instance)
         timers = session.execute(
-            select(Timer.element).where(
-                Timer.process_instance_id == instance.id,
-                Timer.fired_at.is_(None),
-                Timer.cancelled_at.is_(None),
+            select(engine.Timer.element).where(
+                engine.Timer.process_instance_id == instance.id,
+                engine.Timer.fired_at.is_(None),
+                engine.Timer.cancelled_at.is_(None),
             )
         ).scalars()
         workspace.current_elements = sorted({t.element for t in ready} | set(timers))
@@ -234,14 +223,10 @@ def load_workspace(session: TenantSession, case_id: uuid.UUID) -> Workspace:
 # ---- the diagram ---------------------------------------------------------------------------------------
 def diagram_xml(session: TenantSession, case: Case) -> str:
     """The BPMN file (XML) holding the case's process, from the deployment its instance runs on."""
-    instance = (
-        session.get(ProcessInstance, (case.tenant_id, case.process_instance_id))
-        if case.process_instance_id
-        else None
-    )
+    instance = engine.get_instance(session, case.process_instance_id)
     if instance is None:
         raise NotFound("このケースにはプロセスがありません / the case has no process")
-    row = session.get(Deployment, (case.tenant_id, instance.deployment_id))
+    row = session.get(engine.Deployment, (case.tenant_id, instance.deployment_id))
     if row is None:
         raise NotFound("deployment not found")
     xml = _process_file(row.files, instance.process_id)
@@ -251,12 +236,10 @@ def diagram_xml(session: TenantSession, case: Case) -> str:
 
 
 def _process_file(files: dict[str, str], process_id: str) -> str | None:
-    from ..engine.safe_xml import parse_xml
-
     for name, text in sorted(files.items()):
         if not name.endswith(".bpmn") or f'id="{process_id}"' not in text:
             continue
-        root = parse_xml(text.encode("utf-8"), filename=name)
+        root = engine.parse_xml(text.encode("utf-8"), filename=name)
         for el in root.iter("{*}process"):
             if el.get("id") == process_id:
                 return text
@@ -266,9 +249,7 @@ def _process_file(files: dict[str, str], process_id: str) -> str | None:
 def highlight_ids(xml: str, elements: list[str]) -> list[str]:
     """Diagram ids to mark for ``elements``: the element itself when drawn in this file, its enclosing
     sub-processes, and — for steps inside a called process (the meeting) — the call activities."""
-    from ..engine.safe_xml import parse_xml
-
-    root = parse_xml(xml.encode("utf-8"), filename="diagram.bpmn")
+    root = engine.parse_xml(xml.encode("utf-8"), filename="diagram.bpmn")
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
     marked: list[str] = []
     for element in elements:
@@ -298,7 +279,7 @@ def add_progress_record(
     actor_id: uuid.UUID | None,
 ) -> ProgressRecord:
     """支援経過記録を追加 — validate and append a progress record, and note it in the case history."""
-    from .services import record_event
+    from .advance import record_event
 
     errors: dict[str, list[str]] = {}
     day: date | None = None

@@ -42,3 +42,10 @@ class Conflict(AppError):
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"
+
+
+class Unprocessable(AppError):
+    """The request was well formed, but carrying it out failed in a way the client can read and act on."""
+
+    status = 422
+    code = "unprocessable"

@@ -317,6 +317,23 @@ def pending_messages(runtime: Runtime, limit: int = 100) -> list[tuple[uuid.UUID
     return [(uuid.UUID(str(tid)), uuid.UUID(str(mid))) for tid, mid in rows]
 
 
+#: Publishes one message id to the broker: ``publish(settings, tenant_id, message_id)``. Core knows no Celery:
+#: ``tsunagu.jobs`` registers its publisher when it is imported (beat, the worker and the app import it).
+Publisher = Callable[[Any, uuid.UUID, uuid.UUID], None]
+_registered_publisher: Publisher | None = None
+
+
+def set_publisher(publish: Publisher) -> None:
+    global _registered_publisher
+    _registered_publisher = publish
+
+
+def _publisher() -> Publisher:
+    if _registered_publisher is None:
+        raise RuntimeError("no outbox publisher registered: import tsunagu.jobs before relaying to a broker")
+    return _registered_publisher
+
+
 def relay_pending(runtime: Runtime, limit: int = 100) -> int:
     """Dispatch up to ``limit`` due messages; returns how many this call dispatched.
 
@@ -330,9 +347,7 @@ def relay_pending(runtime: Runtime, limit: int = 100) -> int:
             if not _claim(session, tenant_id, message_id):
                 continue  # another relay holds it or got there first
             if settings.uses_broker:
-                from ..jobs import send_process_message  # core does not import Celery until it publishes
-
-                send_process_message(settings, tenant_id, message_id)
+                _publisher()(settings, tenant_id, message_id)
         dispatched.append((tenant_id, message_id))
     if not settings.uses_broker:
         for tenant_id, message_id in dispatched:

@@ -1,4 +1,8 @@
-"""The process-wide runtime: settings, database engine and session factory, built once per process."""
+"""The process-wide runtime: settings, database engine and session factory, built once per process.
+
+Core knows no feature: the entry points (``app``, ``cli``, ``jobs``) import ``tsunagu.models`` so that every
+mapper and table is known before the first unit of work.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,6 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Runtime:
-        from .. import models  # noqa: F401 - every mapper configured before first use
-
         engine = make_engine(settings.database_url, pool_size=pool_size)
         return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
 

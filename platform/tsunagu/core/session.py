@@ -4,7 +4,8 @@ A session carries its tenant in ``session.info["tenant_id"]``. Two hooks enforce
 
 * ``after_begin`` runs ``set_config('app.tenant_id', :t, true)`` on PostgreSQL at the start of every
   transaction, so row-level security sees the tenant (transaction-local: a pooled connection forgets it at
-  commit or rollback);
+  commit or rollback) — except while ``info["bind_pending"]``: a web request resolves its tenant and binds it
+  in one statement (``tenancy.services.resolve_and_bind``), and until then no tenant is bound at all;
 * ``do_orm_execute`` adds ``tenant_id = :t`` to every ORM query of a :class:`TenantScoped` model, and refuses
   such a query outright when no tenant is bound.
 
@@ -48,8 +49,8 @@ def _is_postgres(conn: Connection) -> bool:
 
 @event.listens_for(TenantSession, "after_begin")
 def _set_rls_tenant(session: Session, _transaction: Any, connection: Connection) -> None:
-    if not _is_postgres(connection):
-        return
+    if not _is_postgres(connection) or session.info.get("bind_pending"):
+        return  # bind_pending: the transaction's first statement binds the tenant itself (tenant resolution)
     tid = session.info.get("tenant_id")
     connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tid) if tid else ""})
 
@@ -111,3 +112,25 @@ def set_transaction_tenant(session: Session, tenant_id: uuid.UUID | None) -> Non
         conn.execute(
             text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id) if tenant_id else ""}
         )
+
+
+@contextmanager
+def independent_transaction(session: TenantSession) -> Iterator[TenantSession]:
+    """A unit of work of its own beside ``session``'s (same database, same tenant), committed on success.
+
+    For what must outlive the caller's transaction when that one is rolled back: an incident recorded for a
+    command whose changes are discarded.
+    """
+    other = TenantSession(
+        bind=session.get_bind(),
+        info={"tenant_id": session.info.get("tenant_id"), "system": session.info.get("system", False)},
+        expire_on_commit=False,
+    )
+    try:
+        yield other
+        other.commit()
+    except BaseException:
+        other.rollback()
+        raise
+    finally:
+        other.close()

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from ..core.errors import NotFound
 from ..core.session import TenantSession
 from .errors import DefinitionError
+from .lanes import LaneRoles
 from .models import Deployment
 
 DEFINITION_SUFFIXES = (".bpmn", ".dmn", ".form")
@@ -94,6 +95,7 @@ def deploy(
     session: TenantSession,
     files: dict[str, str],
     *,
+    lanes: LaneRoles,
     source: str,
     note: str = "",
     created_by: uuid.UUID | None = None,
@@ -108,7 +110,7 @@ def deploy(
 
     all_files = dict(base_files or {})
     all_files.update(files)
-    problems = validate_bundle({k: v.encode("utf-8") for k, v in all_files.items()})
+    problems = validate_bundle({k: v.encode("utf-8") for k, v in all_files.items()}, lanes=lanes)
     if problems:
         raise DefinitionError(problems)
     bundle = parse_files(all_files)
@@ -128,7 +130,7 @@ def deploy(
     return row
 
 
-def ensure_library_deployed(session: TenantSession, library_root: Path) -> Deployment:
+def ensure_library_deployed(session: TenantSession, library_root: Path, lanes: LaneRoles) -> Deployment:
     """A tenant starts from the standard library: deploy it as version 1 the first time it is needed.
 
     Concurrent first cases of a new tenant serialize on a transaction-scoped advisory lock (PostgreSQL), so
@@ -144,4 +146,4 @@ def ensure_library_deployed(session: TenantSession, library_root: Path) -> Deplo
     ).scalar_one_or_none()
     if existing is not None:
         return existing
-    return deploy(session, read_library(library_root), source="library", note="standard library")
+    return deploy(session, read_library(library_root), lanes=lanes, source="library", note="standard library")

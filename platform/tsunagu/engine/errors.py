@@ -51,3 +51,25 @@ class ExpressionError(ValueError):
 
 class OperationError(ValueError):
     """A service task names an operation, or passes parameters, outside the platform allowlist."""
+
+
+class EngineFault(Exception):
+    """A command failed inside the workflow (a condition that raises, a DMN table with no matching rule, an
+    expression error, a refused service call). Nothing the command did is kept; the caller records an
+    incident and tells the user what failed where."""
+
+    def __init__(self, command: str, element: str, element_name: str, error: str) -> None:
+        self.command = command
+        self.element = element
+        self.element_name = element_name
+        self.error = error
+        super().__init__(f"{command} failed at {element or '?'}: {error}")
+
+    @classmethod
+    def from_exception(cls, command: str, exc: Exception) -> EngineFault:
+        task = getattr(exc, "task", None)
+        spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+        element = str(getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or "")
+        name = str(getattr(spec, "bpmn_name", None) or "")
+        message = str(exc.args[0]) if getattr(exc, "args", None) else str(exc)
+        return cls(command, element, name, f"{type(exc).__name__}: {message}"[:2000])

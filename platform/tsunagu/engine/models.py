@@ -63,6 +63,9 @@ class ProcessInstance(TenantScoped, Base):
     meeting_process: Mapped[str] = mapped_column(String(100), default="")
     case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | completed | error
+    #: where the process stands, for people: the ready user tasks' names, else what it waits for, else 完了.
+    #: Written with the state it is read from, in the same UPDATE.
+    stage: Mapped[str] = mapped_column(String(300), default="")
     serialized: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

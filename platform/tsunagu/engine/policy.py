@@ -13,9 +13,9 @@ from collections.abc import Callable, Collection, Iterator
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from ..identity.models import ALL_ROLES, role_for_lane
 from .errors import ExpressionError, OperationError, Problem
 from .expressions import compile_expression
+from .lanes import LaneRoles
 from .operations import get_operation
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -114,8 +114,8 @@ def script_problems(root: etree._Element, filename: str) -> list[Problem]:
     return problems
 
 
-def lane_problems(root: etree._Element, filename: str) -> list[Problem]:
-    roles = ", ".join(sorted(ALL_ROLES))
+def lane_problems(root: etree._Element, filename: str, lanes: LaneRoles) -> list[Problem]:
+    roles = ", ".join(sorted(lanes.roles))
     return [
         _problem(
             filename,
@@ -124,7 +124,7 @@ def lane_problems(root: etree._Element, filename: str) -> list[Problem]:
             f"'{lane.get('name') or ''}' does not name a role (use one of: {roles}, or their Japanese labels)",
         )
         for lane in root.iterfind(".//bpmn:lane", NSMAP)
-        if role_for_lane(lane.get("name")) is None
+        if lanes.resolve(lane.get("name")) is None
     ]
 
 

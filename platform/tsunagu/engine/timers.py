@@ -1,25 +1,26 @@
-"""Firing due BPMN timers (beat). Never Celery ETA: timers live in the ``timer`` table.
+"""Due BPMN timers (fired by beat through ``cases``). Never Celery ETA: timers live in the ``timer`` table.
 
 Finding due timers crosses tenants, so it goes through one narrow path: on PostgreSQL the
 ``tsunagu_due_timers`` SECURITY DEFINER function returns only ``(tenant_id, id)`` pairs. Each timer is then
-fired in its own tenant-bound transaction that locks the row with ``FOR UPDATE SKIP LOCKED``, so any number
-of pollers fire every due timer exactly once.
+claimed in its own tenant-bound transaction: the instance row first (the lock every command on an instance
+takes first, so a timer and a task completion of one case queue instead of deadlocking), then the timer row
+with ``FOR UPDATE SKIP LOCKED`` and the conditions that make a second claim find nothing — so any number of
+pollers fire every due timer exactly once.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
 
 from ..core.db import utcnow
 from ..core.runtime import Runtime
-from ..core.session import transaction
+from ..core.session import TenantSession, transaction
 from .models import Incident, ProcessInstance, Timer
-
-log = logging.getLogger("tsunagu.timers")
+from .runner import lock_instance
 
 
 def due_timer_ids(runtime: Runtime, now: datetime, limit: int = 100) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -39,86 +40,51 @@ def due_timer_ids(runtime: Runtime, now: datetime, limit: int = 100) -> list[tup
         return [(uuid.UUID(str(t)), uuid.UUID(str(i))) for t, i in rows]
 
 
-def fire_one(runtime: Runtime, tenant_id: uuid.UUID, timer_id: uuid.UUID, now: datetime) -> bool:
-    """Fire one timer if it is still due and nobody else holds it. Engine errors become incidents."""
-    from ..cases import services as cases
-    from . import runner
-
-    try:
-        with transaction(runtime.sessions, tenant_id) as session:
-            timer = session.execute(
-                select(Timer)
-                .where(
-                    Timer.id == timer_id,
-                    Timer.fired_at.is_(None),
-                    Timer.cancelled_at.is_(None),
-                    Timer.claimed_at.is_(None),
-                )
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if timer is None or timer.due_at > now:
-                return False
-            timer.claimed_at = now
-            instance = session.get(ProcessInstance, (tenant_id, timer.process_instance_id))
-            if instance is None or instance.status != "running":
-                timer.cancelled_at = now
-                return False
-            case = cases.get_case(session, instance.case_id) if instance.case_id else None
-            ctx = (
-                cases.task_context(session, case)
-                if case
-                else runner.TaskContext(case_id=None, org_unit_id=None)
-            )
-            result = runner.fire_timer(session, instance, timer, ctx, now)
-            if case is not None:
-                cases.record_event(
-                    session,
-                    case.id,
-                    "timer_fired",
-                    element=timer.element,
-                    title="タイマー",
-                    details={"due_at": timer.due_at.isoformat()},
-                )
-                cases.apply_result(session, case, result)
-            return True
-    except Exception as exc:
-        log.exception("timer %s of tenant %s failed", timer_id, tenant_id)
-        record_incident(runtime, tenant_id, timer_id, exc, now)
-        return False
+@dataclass
+class ClaimedTimer:
+    timer: Timer
+    instance: ProcessInstance
 
 
-def record_incident(
-    runtime: Runtime, tenant_id: uuid.UUID, timer_id: uuid.UUID, exc: Exception, now: datetime
-) -> None:
-    with transaction(runtime.sessions, tenant_id) as session:
-        timer = session.get(Timer, (tenant_id, timer_id))
-        if timer is None:
-            return
-        timer.claimed_at = now  # parked until an operator retries the incident
-        session.add(
-            Incident(
-                tenant_id=tenant_id,
-                process_instance_id=timer.process_instance_id,
-                element=timer.element,
-                command="fire_timer",
-                context={"timer_id": str(timer.id)},
-                message=f"{type(exc).__name__}: {exc}"[:2000],
-            )
+def claim_due_timer(session: TenantSession, timer_id: uuid.UUID, now: datetime) -> ClaimedTimer | None:
+    """Lock the timer's instance, then claim the timer if it is still due and nobody else holds it.
+
+    A timer whose instance is no longer running is cancelled (and ``None`` returned).
+    """
+    instance_id = session.execute(
+        select(Timer.process_instance_id).where(Timer.id == timer_id)
+    ).scalar_one_or_none()
+    if instance_id is None:
+        return None
+    instance = lock_instance(session, instance_id)
+    timer = session.execute(
+        select(Timer)
+        .where(
+            Timer.id == timer_id,
+            Timer.fired_at.is_(None),
+            Timer.cancelled_at.is_(None),
+            Timer.claimed_at.is_(None),
         )
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if timer is None or timer.due_at > now:
+        return None
+    timer.claimed_at = now
+    if instance is None or instance.status != "running":
+        timer.cancelled_at = now
+        return None
+    return ClaimedTimer(timer, instance)
 
 
-def fire_due_timers(runtime: Runtime, now: datetime | None = None, limit: int = 100) -> int:
-    """Fire every timer due at ``now`` (default: the current time). Returns how many fired here."""
-    now = now or utcnow()
-    fired = 0
-    for tenant_id, timer_id in due_timer_ids(runtime, now, limit):
-        if fire_one(runtime, tenant_id, timer_id, now):
-            fired += 1
-    return fired
+def park_timer(session: TenantSession, timer_id: uuid.UUID, now: datetime) -> None:
+    """Hold a failed timer back from beat until its incident is retried."""
+    timer = session.get(Timer, (session.require_tenant_id(), timer_id))
+    if timer is not None:
+        timer.claimed_at = now
 
 
 def retry_incident(runtime: Runtime, tenant_id: uuid.UUID, incident_id: uuid.UUID) -> None:
-    """Put the incident's timer back in the queue; the next poll fires it again."""
+    """Resolve the incident; a timer incident puts its timer back in the queue (the next poll fires it)."""
     with transaction(runtime.sessions, tenant_id) as session:
         incident = session.get(Incident, (tenant_id, incident_id))
         if incident is None or incident.resolved_at is not None:

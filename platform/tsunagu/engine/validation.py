@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from lxml import etree
 
 from .errors import DefinitionError, Problem
+from .lanes import LaneRoles
 from .policy import (
     BPMN_NS,
     dmn_problems,
@@ -81,6 +82,7 @@ def _merge_spiff(problems: list[Problem], spiff: Iterable[Problem]) -> list[Prob
 def validate_bundle(
     files: Mapping[str, bytes],
     *,
+    lanes: LaneRoles,
     forms_available: FormsAvailable = frozenset(),
     known_processes: Collection[str] = (),
     aliases: Collection[str] = tuple(DEFAULT_ALIASES),
@@ -90,7 +92,8 @@ def validate_bundle(
 
     A user task's ``formKey`` ``intake`` is satisfied by a ``forms/intake.form`` in ``files`` or by
     ``forms_available`` (a set of keys or a predicate — e.g. forms already deployed for the tenant).
-    ``known_processes`` are process ids defined elsewhere that call activities may name.
+    ``known_processes`` are process ids defined elsewhere that call activities may name. ``lanes`` says
+    which lane names name a role.
     """
     problems: list[Problem] = []
     roots: dict[str, etree._Element] = {}
@@ -121,7 +124,7 @@ def validate_bundle(
     for name, root in roots.items():
         if name in bpmn_roots:
             problems += script_problems(root, name)
-            problems += lane_problems(root, name)
+            problems += lane_problems(root, name, lanes)
             problems += service_problems(root, name)
             problems += form_problems(root, name, available)
             problems += expression_problems(root, name)
@@ -214,15 +217,15 @@ def _process_ids(bundles: Iterable[_Bundle]) -> set[str]:
     return ids
 
 
-def validate_paths_report(paths: Iterable[Path]) -> tuple[list[Problem], int]:
+def validate_paths_report(paths: Iterable[Path], lanes: LaneRoles) -> tuple[list[Problem], int]:
     """Problems across ``paths`` (files, bundle directories or a ``workflows/`` root) and how many
     definition files were checked. Call activities may name processes from any bundle given."""
     bundles, problems = _find_bundles(paths)
     known = _process_ids(bundles)
     for bundle in bundles:
-        problems += validate_bundle(bundle.files, known_processes=known)
+        problems += validate_bundle(bundle.files, lanes=lanes, known_processes=known)
     return problems, sum(b.definition_count for b in bundles)
 
 
-def validate_paths(paths: list[Path]) -> list[Problem]:
-    return validate_paths_report(paths)[0]
+def validate_paths(paths: list[Path], lanes: LaneRoles) -> list[Problem]:
+    return validate_paths_report(paths, lanes)[0]

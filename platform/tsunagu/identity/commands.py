@@ -21,7 +21,7 @@ def tokens_group() -> None:
 @click.option("--create-user", is_flag=True, help="create the user if it does not exist yet")
 def tokens_create(slug: str, email: str, roles: str, name: str, create_user: bool) -> None:
     """Create a token and print it once. Only its hash is stored."""
-    from ..cli import load_settings
+    from ..config import load_settings
     from ..core.runtime import Runtime
     from ..core.session import transaction
     from ..tenancy.services import find_tenant

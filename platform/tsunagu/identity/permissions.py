@@ -154,24 +154,25 @@ def check_roles(principal: Subject | None, roles: Iterable[str]) -> None:
         raise Forbidden("you do not have the role this needs: " + ", ".join(sorted(wanted)))
 
 
-def task_scope(principal: Subject) -> ColumnElement[bool] | None:
-    """SQL condition on ``HumanTask`` for the rows a principal may see; ``None`` means the whole tenant."""
-    from ..inbox.models import HumanTask
+def task_scope(principal: Subject, tasks: Any) -> ColumnElement[bool] | None:
+    """SQL condition on a task table for the rows a principal may see; ``None`` means the whole tenant.
 
+    The caller names the mapped class (``task_scope(actor, HumanTask)``; it needs ``role``, ``org_unit_id``
+    and ``assignee_id`` columns): identity knows the rule, not the model.
+    """
     if principal.roles & TENANT_WIDE_ROLES:
         return None
-    role_match: ColumnElement[bool] = HumanTask.role.in_(sorted(principal.roles))
+    role_match: ColumnElement[bool] = tasks.role.in_(sorted(principal.roles))
     if principal.org_unit_ids:
         role_match = role_match & or_(
-            HumanTask.org_unit_id.in_(sorted(principal.org_unit_ids)), HumanTask.org_unit_id.is_(None)
+            tasks.org_unit_id.in_(sorted(principal.org_unit_ids)), tasks.org_unit_id.is_(None)
         )
-    return or_(HumanTask.assignee_id == principal.user_id, role_match)
+    return or_(tasks.assignee_id == principal.user_id, role_match)
 
 
-def case_scope(principal: Subject) -> ColumnElement[bool] | None:
-    """SQL condition on ``Case`` for the cases a principal may see; ``None`` means the whole tenant."""
-    from ..cases.models import Case
-
+def case_scope(principal: Subject, org_unit_id: Any) -> ColumnElement[bool] | None:
+    """SQL condition on a case table's ``org_unit_id`` column for the cases a principal may see; ``None``
+    means the whole tenant (``case_scope(actor, Case.org_unit_id)``)."""
     if is_tenant_wide(principal):
         return None
-    return or_(Case.org_unit_id.in_(sorted(principal.org_unit_ids)), Case.org_unit_id.is_(None))
+    return or_(org_unit_id.in_(sorted(principal.org_unit_ids)), org_unit_id.is_(None))

@@ -17,8 +17,28 @@ from ..core.db import utcnow
 from ..core.errors import NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..tenancy.models import OrgUnit
-from .models import ALL_ROLES, ApiToken, Membership, User, parse_roles
+from .models import ALL_ROLES, ApiToken, Membership, Role, User, parse_roles, role_for_lane
 from .oidc import ProviderConfig, SignInError
+from .principal import Principal
+
+__all__ = [
+    "ALL_ROLES",
+    "Principal",
+    "Role",
+    "SignInClaims",
+    "check_assurance",
+    "display_names",
+    "get_user",
+    "list_tokens",
+    "provision_user",
+    "read_claims",
+    "revoke_token",
+    "role_for_lane",
+    "search_users",
+    "set_access",
+    "set_active",
+    "user_access",
+]
 
 log = logging.getLogger("tsunagu.identity")
 
@@ -257,3 +277,12 @@ def revoke_token(session: TenantSession, token_id: uuid.UUID) -> ApiToken:
         token.revoked_at = utcnow()
         session.flush()
     return token
+
+
+def display_names(session: TenantSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """``{user id: display name (or e-mail)}`` of the session's tenant, for timelines and task pages."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(User).where(User.id.in_(wanted))).scalars()
+    return {u.id: (u.display_name or u.email) for u in rows}

@@ -7,12 +7,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, true
+from sqlalchemy.orm import aliased
 
 from ..core.db import utcnow
 from ..core.session import TenantSession
-from .models import ApiToken, User, parse_roles
-from .principal import Principal, membership_units
+from .models import ApiToken, Membership, User, parse_roles
+from .principal import Principal
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public marker, not a secret
@@ -55,26 +56,44 @@ def authenticate_token(session: TenantSession, token: str) -> Principal | None:
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.execute(
-        select(ApiToken, User)
+    from ..tenancy.models import OrgUnit
+
+    digest = hash_token(token)
+    # One statement: the token, its user and the org units the user works in — their memberships' units and
+    # every unit below them (the rule of ``principal.membership_units``), one row per unit.
+    token_user = (
+        select(ApiToken.user_id)
+        .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+        .scalar_subquery()
+        .correlate(None)
+    )
+    covered = (
+        select(Membership.org_unit_id.label("id"))
+        .where(Membership.user_id == token_user, Membership.org_unit_id.is_not(None))
+        .cte("covered", recursive=True)
+    )
+    child = aliased(OrgUnit)
+    covered = covered.union(select(child.id).join(covered, child.parent_id == covered.c.id))
+    rows = session.execute(
+        select(ApiToken, User, covered.c.id)
         .join(User, (User.tenant_id == ApiToken.tenant_id) & (User.id == ApiToken.user_id))
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    ).first()
-    if row is None:
+        .outerjoin(covered, true())
+        .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    ).all()
+    if not rows:
         return None
-    record, user = row
+    record, user, _unit = rows[0]
     if not user.active:
         return None
     now = utcnow()
     # Written at most once a minute: every request of a busy token would otherwise queue on this row's lock.
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         record.last_used_at = now
-    _roles, units = membership_units(session, user.id)
     return Principal(
         user_id=user.id,
         tenant_id=user.tenant_id,
         roles=frozenset(record.roles),
-        org_unit_ids=units,
+        org_unit_ids=frozenset(unit for _r, _u, unit in rows if unit is not None),
         email=user.email,
         display_name=user.display_name,
         via="token",

@@ -5,12 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..core.runtime import Runtime
-from . import csrf
+from ..web import hooks
+from . import csrf, permissions
+from .auth import current_principal, unauthenticated_response
 from .models import ROLE_LABELS_JA
 from .oidc import ClientRegistry
 from .ratelimit import RateLimiter
 from .sessions import TenantSessionInterface, make_store
 from .state import EXTENSION, IdentityState
+from .tokens import authenticate_token
 
 #: Routes-less blueprint that makes ``identity/templates`` visible to ``render_template``.
 templates_bp = Blueprint("identity", __name__, template_folder="templates")
@@ -18,6 +21,12 @@ templates_bp = Blueprint("identity", __name__, template_folder="templates")
 
 def init_app(app: Flask, runtime: Runtime) -> None:
     """Call before the UI layer's ``init_app`` (it keeps our ``csrf_token`` global) and before the views."""
+    registered = hooks.init_app(app)  # the web toolkit asks identity who is signed in and what they may do
+    registered.authenticate_token = authenticate_token
+    registered.current_principal = current_principal
+    registered.unauthenticated = unauthenticated_response
+    registered.check_roles = permissions.check_roles
+    registered.authorize = permissions.authorize
     store = make_store(runtime)
     interface = TenantSessionInterface(runtime, store)
     app.session_interface = interface

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
+from ..cases.services import HumanTask
 from ..core.db import utcnow
 from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
-from ..identity.principal import Principal
-from .models import HumanTask, SavedView
+from ..identity.services import Principal
+from .models import SavedView
 from .services import task_query
 
 SCOPES = ("mine", "role", "all")

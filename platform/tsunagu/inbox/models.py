@@ -1,4 +1,4 @@
-"""HumanTask: one row per ready user task, so the inbox never deserializes a workflow."""
+"""Inbox-owned rows: saved views. (The task projection, ``HumanTask``, is ``cases.models``'.)"""
 
 from __future__ import annotations
 
@@ -6,52 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKeyConstraint, Index, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKeyConstraint, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
-
-
-class HumanTask(TenantScoped, Base):
-    """A user task as the inbox sees it. ``id`` is the SpiffWorkflow task id."""
-
-    __tablename__ = "human_task"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "process_instance_id"],
-            ["process_instance.tenant_id", "process_instance.id"],
-            ondelete="CASCADE",
-        ),
-        # my tasks
-        Index("ix_human_task_assignee", "tenant_id", "assignee_id", "state", "due_at"),
-        # my roles' unclaimed tasks in my org unit
-        Index("ix_human_task_role_unit", "tenant_id", "role", "org_unit_id", "state", "due_at"),
-        # overdue / due soon
-        Index("ix_human_task_due", "tenant_id", "state", "due_at"),
-        Index("ix_human_task_case", "tenant_id", "case_id"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    process_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    org_unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    element: Mapped[str] = mapped_column(String(200))  # BPMN element id
-    title: Mapped[str] = mapped_column(String(300))
-    lane: Mapped[str] = mapped_column(String(100), default="")
-    role: Mapped[str] = mapped_column(String(50), default="")
-    candidate_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
-    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    form_key: Mapped[str] = mapped_column(String(100), default="")
-    state: Mapped[str] = mapped_column(String(16), default="ready")  # ready | completed | cancelled
-    priority: Mapped[int] = mapped_column(Integer, default=0)
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    person_name: Mapped[str] = mapped_column(String(200), default="")
-    person_kana: Mapped[str] = mapped_column(String(200), default="")
-    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    completed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class SavedView(TenantScoped, Base):

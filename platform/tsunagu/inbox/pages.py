@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ..cases.models import Case, Person
+from ..cases import services as cases
+from ..cases.models import Case, HumanTask, Person
 from ..core.errors import AppError, Conflict, ValidationFailed
 from ..identity.auth import login_required
 from ..identity.models import Membership, User
@@ -27,7 +28,6 @@ from ..web.pages import current_actor, in_language, parse_id, tenant_pages
 from ..web.requests import db
 from . import filters as inbox_filters
 from . import services
-from .models import HumanTask
 
 bp = tenant_pages("inbox", __name__)
 
@@ -81,7 +81,7 @@ def _assignable_users() -> list[tuple[uuid.UUID, str, str]]:
 
 
 def _names(ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    from ..cases.workspace import user_names
+    from ..identity.services import display_names as user_names
 
     return user_names(db(), ids)
 
@@ -253,16 +253,15 @@ def delete_view(view_id: str) -> Response:
 
 # ---- the task page -----------------------------------------------------------------------------------------
 def _form_schema(task: HumanTask) -> Any:
-    from ..engine.definitions import load_deployment
-    from ..engine.models import ProcessInstance
+    from ..engine import services as engine
     from ..forms.schema import load_form
 
     if not task.form_key:
         return None
-    instance = db().get(ProcessInstance, (task.tenant_id, task.process_instance_id))
+    instance = engine.get_instance(db(), task.process_instance_id)
     if instance is None:
         return None
-    raw = load_deployment(db(), instance.deployment_id).forms.get(task.form_key)
+    raw = engine.form_schema(db(), instance.deployment_id, task.form_key)
     return load_form(raw) if raw else None
 
 
@@ -292,6 +291,7 @@ def _render_task(
     errors: dict[str, list[str]] | None = None,
     conflict: str | None = None,
     status: int = 200,
+    failure: str | None = None,
 ) -> tuple[str, int]:
     from ..forms.render import render_form
 
@@ -306,6 +306,7 @@ def _render_task(
             case=case,
             form=rendered,
             conflict=conflict,
+            failure=failure,
             actor=current_actor(),
             names=names,
             users=_assignable_users(),
@@ -339,7 +340,11 @@ def submit_task(task_id: str) -> Any:
             services.save_draft(session, actor, found.id, data)
             flash(_("Saved a draft. You can come back to it later."), "success")
             return redirect(url_for("inbox.task", task_id=found.id))
-        services.complete_task(session, actor, found.id, data)
+        cases.complete_task(session, actor, found.id, data)
+    except cases.WorkflowFailed as exc:
+        session.rollback()
+        fresh = services.get_task(session, actor, found.id)
+        return _render_task(fresh, data, failure=in_language(exc.message, current_language()), status=422)
     except ValidationFailed as exc:
         errors = exc.details
         if schema is not None and current_language() != "ja":

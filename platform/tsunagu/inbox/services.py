@@ -1,4 +1,9 @@
-"""Inbox queries and task commands (claim, complete). Listing never deserializes a workflow."""
+"""Inbox queries and the inbox's task commands (claim, release, assign, drafts).
+
+Listing never deserializes a workflow. The task rows are ``cases``' projection (``cases.models.HumanTask``):
+the inbox reads them and writes only their assignment and drafts; completing a task is the advance path's
+(``cases.services.complete_task``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm.exc import StaleDataError
 
+from ..cases.services import HumanTask, get_task, lock_workable_task
 from ..core.db import utcnow
-from ..core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..core.errors import Conflict, Forbidden, ValidationFailed
 from ..core.session import TenantSession
 from ..identity import permissions
-from ..identity.models import Role
-from ..identity.principal import Principal
-from .models import HumanTask
+from ..identity.services import Principal, Role
+
+__all__ = [
+    "SCOPES",
+    "assign_task",
+    "claim_task",
+    "get_task",
+    "list_tasks",
+    "lock_workable_task",
+    "save_draft",
+    "task_json",
+    "task_query",
+    "unclaim_task",
+]
 
 SCOPES = ("mine", "role", "all")
 
@@ -24,7 +40,7 @@ def _visible(actor: Principal) -> Any:
 
     The rule lives in ``identity.permissions`` (``task_scope``); ``None`` means the whole tenant.
     """
-    return permissions.task_scope(actor)
+    return permissions.task_scope(actor, HumanTask)
 
 
 def task_query(actor: Principal, scope: str = "mine", state: str = "ready") -> Select[Any]:
@@ -57,42 +73,6 @@ def list_tasks(
     return list(session.execute(stmt).scalars())
 
 
-def get_task(
-    session: TenantSession, actor: Principal, task_id: uuid.UUID, *, for_update: bool = False
-) -> HumanTask:
-    stmt = select(HumanTask).where(HumanTask.id == task_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    task = session.execute(stmt).scalar_one_or_none()
-    if task is None:
-        raise NotFound("タスクが見つかりません / task not found")
-    if not permissions.can(actor, "task.read", task):
-        raise NotFound("タスクが見つかりません / task not found")
-    return task
-
-
-def _check_may_act(task: HumanTask, actor: Principal) -> None:
-    """Auditors only read; others act on their role's tasks or their own (``identity.permissions``)."""
-    permissions.authorize(actor, "task.act", task)
-
-
-def lock_workable_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> HumanTask:
-    """Lock the task row (concurrent writers queue here) and check ``actor`` may work it now: 403 or 409."""
-    task = get_task(session, actor, task_id, for_update=True)
-    _check_may_act(task, actor)
-    if task.state != "ready":
-        raise Conflict(
-            "このタスクは他の担当者により既に完了しています / the task was already completed",
-            code="task_completed",
-        )
-    if task.assignee_id is not None and task.assignee_id != actor.user_id:
-        raise Conflict(
-            "このタスクは他の担当者が引き受けています / another user has claimed the task",
-            code="task_claimed",
-        )
-    return task
-
-
 def claim_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> HumanTask:
     task = lock_workable_task(session, actor, task_id)
     task.assignee_id = actor.user_id
@@ -107,71 +87,6 @@ def unclaim_task(session: TenantSession, actor: Principal, task_id: uuid.UUID) -
         raise Forbidden("自分が引き受けたタスクのみ戻せます / only the assignee can release the task")
     task.assignee_id = None
     session.flush()
-    return task
-
-
-def complete_task(
-    session: TenantSession,
-    actor: Principal,
-    task_id: uuid.UUID,
-    data: dict[str, Any],
-) -> HumanTask:
-    """Validate ``data`` against the task's form and complete it. 409 if done or claimed by someone else."""
-    from ..cases import services as cases
-    from ..engine import runner
-    from ..engine.definitions import load_deployment
-    from ..engine.models import ProcessInstance
-    from ..forms.schema import load_form
-    from ..forms.validation import validate_submission
-
-    task = lock_workable_task(session, actor, task_id)  # serializes concurrent completions
-    tenant_id = session.require_tenant_id()
-    instance = session.get(ProcessInstance, (tenant_id, task.process_instance_id))
-    if instance is None:
-        raise NotFound("process instance not found")
-    deployment = load_deployment(session, instance.deployment_id)
-    cleaned: dict[str, Any] = dict(data)
-    if task.form_key:
-        schema = deployment.forms.get(task.form_key)
-        if schema is None:
-            raise NotFound(f"form {task.form_key!r} is missing from the deployment")
-        cleaned, errors = validate_submission(load_form(schema), data)
-        if errors:
-            raise ValidationFailed(
-                "入力内容に誤りがあります / the data does not fit the form", details=errors
-            )
-    case = cases.get_case(session, task.case_id) if task.case_id else None
-    ctx = (
-        cases.task_context(session, case)
-        if case
-        else runner.TaskContext(case_id=None, org_unit_id=task.org_unit_id)
-    )
-    # Marked before the engine runs, so the projection sees it done and the row is written once.
-    task.state = "completed"
-    task.completed_at = utcnow()
-    task.completed_by = actor.user_id
-    task.assignee_id = task.assignee_id or actor.user_id
-    task.draft = None
-    result = runner.complete_user_task(session, instance, task.id, cleaned, ctx)
-    if case is not None:
-        cases.record_event(
-            session,
-            case.id,
-            "task_completed",
-            element=task.element,
-            title=task.title,
-            actor_id=actor.user_id,
-            task_id=task.id,
-            submission=cleaned,
-        )
-        cases.apply_result(session, case, result)
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise Conflict(
-            "他の操作と競合しました。再読み込みしてください / a concurrent change won; reload",
-            code="conflict",
-        ) from exc
     return task
 
 
@@ -215,7 +130,7 @@ def assign_task(
     unclaimed (a team member distributing work). The new assignee must hold the task's role in its org unit.
     """
     task = get_task(session, actor, task_id, for_update=True)
-    _check_may_act(task, actor)
+    permissions.authorize(actor, "task.act", task)
     if task.state != "ready":
         raise Conflict(
             "このタスクは既に完了しています / the task was already completed", code="task_completed"

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import g, jsonify, request
 
+from ..cases import services as cases
 from ..core.errors import ValidationFailed
-from ..identity.models import ALL_ROLES
-from ..identity.principal import Principal
+from ..engine import services as engine
+from ..identity.services import ALL_ROLES, Principal
 from ..web.blueprints import api_bp, require_roles
 from ..web.requests import db, parse_id
 from . import services
@@ -38,17 +39,14 @@ def list_tasks() -> Any:
 @api_bp.get("/tasks/<task_id>")
 @require_roles(*ALL_ROLES)
 def show_task(task_id: str) -> Any:
-    from ..engine.definitions import load_deployment
-    from ..engine.models import ProcessInstance
-
     session = db()
     task = services.get_task(session, _actor(), parse_id(task_id))
     body = services.task_json(task)
     schema = None
     if task.form_key:
-        instance = session.get(ProcessInstance, (task.tenant_id, task.process_instance_id))
+        instance = engine.get_instance(session, task.process_instance_id)
         if instance is not None:
-            schema = load_deployment(session, instance.deployment_id).forms.get(task.form_key)
+            schema = engine.form_schema(session, instance.deployment_id, task.form_key)
     body["form_schema"] = schema
     return jsonify(body)
 
@@ -68,5 +66,5 @@ def complete(task_id: str) -> Any:
         raise ValidationFailed(
             'body must be {"data": {...}}', details={"data": ["JSON オブジェクトが必要です"]}
         )
-    task = services.complete_task(db(), _actor(), parse_id(task_id), body.get("data") or {})
+    task = cases.complete_task(db(), _actor(), parse_id(task_id), body.get("data") or {})
     return jsonify(services.task_json(task))

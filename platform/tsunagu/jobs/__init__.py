@@ -16,7 +16,7 @@ from celery import Celery
 from celery.signals import worker_init
 
 from ..config import Settings
-from ..core.outbox import PROCESS_TASK
+from ..core.outbox import PROCESS_TASK, set_publisher
 
 TASK_MODULES = ("tsunagu.jobs.tasks",)
 
@@ -113,3 +113,6 @@ def close_publishers() -> None:
         for publisher in _publishers.values():
             publisher.close()
         _publishers.clear()
+
+
+set_publisher(send_process_message)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import models as _models  # noqa: F401 - every mapper configured before the first job
 from ..config import Settings
 from ..core.outbox import relay_pending
 from ..core.runtime import Runtime
@@ -25,7 +26,7 @@ log = logging.getLogger("tsunagu.beat")
 RELAY_BATCH = 100
 #: Bound one tick's work so timers are not starved behind a large outbox backlog.
 MAX_RELAY_BATCHES = 10
-TIMERS_MODULE = "tsunagu.engine.timers"
+TIMERS_MODULE = "tsunagu.cases.services"  # fire_due_timers: the advance path of cases
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
+from .. import models as _models  # noqa: F401 - every mapper configured before the first job
 from ..core.outbox import PROCESS_TASK, load_handlers, process_message
 from ..core.runtime import Runtime
 from . import app, settings_from_env

@@ -27,7 +27,7 @@ def tenants_sync(directory: Path | None, dry_run: bool) -> None:
     """
     from sqlalchemy.exc import DBAPIError
 
-    from ..cli import load_settings
+    from ..config import load_settings
     from ..core.runtime import Runtime
     from .sync import sync_presets
 
@@ -51,7 +51,7 @@ def tenants_sync(directory: Path | None, dry_run: bool) -> None:
 @click.argument("directory", required=False, type=_DIRECTORY)
 def tenants_validate(directory: Path | None) -> None:
     """Check every preset in DIRECTORY without touching the database."""
-    from ..cli import load_settings
+    from ..config import load_settings
     from .presets import load_presets
 
     try:

@@ -1,4 +1,4 @@
-"""Tenant home page and the org-unit API."""
+"""The platform's tenant list, the tenant home page and the org-unit API."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from flask import g, jsonify, render_template, request
 from sqlalchemy import select
 
 from ..core.errors import NotFound, ValidationFailed
-from ..identity.models import Role
-from ..web.blueprints import api_bp, require_roles, tenant_bp
-from ..web.requests import db, parse_id
+from ..web.blueprints import api_bp, require_permission, tenant_bp
+from ..web.requests import db, parse_id, runtime
 from .models import OrgUnit, Tenant
-from .services import get_org_unit
+from .services import get_org_unit, list_active_tenants
+
+
+def index() -> str:
+    """``/``: the tenants served here (registered by ``app.create_app``)."""
+    return render_template("index.html", tenants=list_active_tenants(runtime()))
 
 
 def _org_unit_json(unit: OrgUnit) -> dict[str, Any]:
@@ -34,14 +38,14 @@ def home() -> str:
 
 
 @api_bp.get("/org-units")
-@require_roles(*[r.value for r in Role])
+@require_permission("org_unit.read")
 def list_org_units() -> Any:
     units = db().execute(select(OrgUnit).order_by(OrgUnit.code)).scalars()
     return jsonify([_org_unit_json(u) for u in units])
 
 
 @api_bp.get("/org-units/<unit_id>")
-@require_roles(*[r.value for r in Role])
+@require_permission("org_unit.read")
 def show_org_unit(unit_id: str) -> Any:
     unit = get_org_unit(db(), parse_id(unit_id))
     if unit is None:
@@ -50,7 +54,7 @@ def show_org_unit(unit_id: str) -> Any:
 
 
 @api_bp.patch("/org-units/<unit_id>")
-@require_roles(Role.TENANT_ADMIN)
+@require_permission("org_unit.update")
 def update_org_unit(unit_id: str) -> Any:
     unit = get_org_unit(db(), parse_id(unit_id))
     if unit is None:

@@ -22,10 +22,19 @@ def runtime() -> Runtime:
 
 def db() -> TenantSession:
     """The request's session, bound to the request's tenant (or to none outside ``/t/<slug>/``)."""
+    return open_db()
+
+
+def open_db(*, bind_pending: bool = False) -> TenantSession:
+    """The request's session, created on first use. ``bind_pending``: its first statement binds the tenant
+    (tenant resolution), so the transaction's start does not (``core.session``)."""
     session: TenantSession | None = g.get("_db")
     if session is None:
         tenant: TenantRef | None = g.get("tenant")
-        session = runtime().sessions(info={"tenant_id": tenant.id if tenant else None})
+        info: dict[str, Any] = {"tenant_id": tenant.id if tenant else None}
+        if bind_pending:
+            info["bind_pending"] = True
+        session = runtime().sessions(info=info)
         g._db = session
     return session
 

@@ -15,9 +15,9 @@ from . import dates, i18n, labels, security
 
 def current_user_label() -> str | None:
     """Display name of the signed-in user for the header, or ``None`` when nobody is signed in."""
-    from ..identity.auth import current_principal
+    from .hooks import hooks
 
-    principal = current_principal() if g.get("tenant") is not None else None
+    principal = hooks().current_principal() if g.get("tenant") is not None else None
     if principal is None:
         return None
     return principal.display_name or principal.email or None
@@ -27,11 +27,10 @@ def _tenant_name() -> str | None:
     if g.get("tenant") is None:
         return None
     if "tenant_name" not in g:
-        from ..tenancy.models import Tenant
+        from .hooks import hooks
         from .requests import db
 
-        tenant = db().get(Tenant, g.tenant.id)
-        g.tenant_name = tenant.name if tenant else g.tenant.slug
+        g.tenant_name = hooks().tenant_name(db(), g.tenant)
     name: str | None = g.tenant_name
     return name
 

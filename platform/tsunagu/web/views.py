@@ -1,4 +1,4 @@
-"""Platform-level pages (tenant list, health) and the registration of every module's views."""
+"""Platform-level endpoints (health) and the error handlers that word every error the same way."""
 
 from __future__ import annotations
 
@@ -9,40 +9,16 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import AppError
-from ..tenancy.services import list_active_tenants
 from .requests import runtime, wants_json
 
 
-def register_views(app: Flask) -> None:
-    # Importing a module's views attaches its routes to the shared blueprints.
-    from ..cases import views as _cases_views  # noqa: F401
-    from ..engine import views as _engine_views  # noqa: F401
-    from ..identity import admin_views as _identity_admin_views  # noqa: F401
-    from ..identity import views as _identity_views  # noqa: F401
-    from ..inbox import views as _inbox_views  # noqa: F401
-    from ..tenancy import views as _tenancy_views  # noqa: F401
-    from . import openapi as _openapi  # noqa: F401
-    from .blueprints import api_bp, tenant_bp
-
-    if not any(child is api_bp for child, _ in tenant_bp._blueprints):
-        tenant_bp.register_blueprint(api_bp)
-    app.register_blueprint(tenant_bp)
-    from ..cases.pages import bp as cases_pages
-    from ..inbox.pages import bp as inbox_pages
-
-    app.register_blueprint(inbox_pages)
-    app.register_blueprint(cases_pages)
-
-    app.add_url_rule("/", "index", index)
+def register_platform_views(app: Flask) -> None:
+    """Health endpoints and the error handlers; every module's views are registered by ``app.create_app``."""
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-
-
-def index() -> str:
-    return render_template("index.html", tenants=list_active_tenants(runtime()))
 
 
 def healthz() -> Response:

@@ -1,4 +1,7 @@
-"""JSON API for definitions: list deployments, deploy a new version (tenant admins)."""
+"""JSON API for definitions: list deployments, deploy a new version (tenant admins).
+
+A screen over the engine, so it lives above it: the engine knows no view.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,12 @@ from typing import Any
 from flask import g, jsonify, request
 from sqlalchemy import select
 
+from ..cases.services import LANE_ROLES
 from ..core.errors import ValidationFailed
-from ..identity.models import Role
+from ..engine.services import DEFINITION_SUFFIXES, DefinitionError, Deployment, deploy, latest_deployment
+from ..identity.services import Role
 from ..web.blueprints import api_bp, require_roles
 from ..web.requests import db
-from .definitions import DEFINITION_SUFFIXES, deploy
-from .errors import DefinitionError
-from .models import Deployment
 
 
 def _deployment_json(row: Deployment) -> dict[str, Any]:
@@ -58,14 +60,13 @@ def create_definition() -> Any:
                 "not UTF-8", details={"files": [f"{name}: UTF-8 ではありません"]}
             ) from None
     session = db()
-    latest = session.execute(
-        select(Deployment).order_by(Deployment.version.desc()).limit(1)
-    ).scalar_one_or_none()
+    latest = latest_deployment(session)
     base = dict(latest.files) if latest else {}
     try:
         row = deploy(
             session,
             files,
+            lanes=LANE_ROLES,
             source="upload",
             note=request.form.get("note", "")[:500],
             created_by=g.principal.user_id,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .validation import validate_paths_report
+from ..cases.services import LANE_ROLES
+from ..engine.services import validate_paths_report
 
 
 @click.group("workflows")
@@ -18,7 +19,7 @@ def workflows_group() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """Check workflow bundles (workflows/<name>/ or a workflows/ root) without deploying them."""
-    problems, count = validate_paths_report(paths)
+    problems, count = validate_paths_report(paths, LANE_ROLES)
     for problem in problems:
         click.echo(str(problem))
     if problems:

@@ -1,0 +1,1 @@
+"""Administration (layer 4): the definitions API today; the designers of issue #18 grow here."""

@@ -1,0 +1,42 @@
+"""Incidents: an engine error on an instance, recorded beside the command that failed, visible and retryable."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from ..core.session import TenantSession
+from .errors import EngineFault
+from .models import Incident
+
+
+def record_incident(
+    session: TenantSession,
+    instance_id: uuid.UUID,
+    fault: EngineFault,
+    context: dict[str, Any],
+) -> Incident:
+    """Add the incident to ``session`` — the caller's *own* transaction, not the one that failed."""
+    incident = Incident(
+        tenant_id=session.require_tenant_id(),
+        process_instance_id=instance_id,
+        element=fault.element[:200],
+        command=fault.command,
+        context={"command": fault.command, "element_name": fault.element_name, **context},
+        message=fault.error,
+    )
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def open_incidents(session: TenantSession, instance_id: uuid.UUID) -> list[Incident]:
+    return list(
+        session.execute(
+            select(Incident)
+            .where(Incident.process_instance_id == instance_id, Incident.resolved_at.is_(None))
+            .order_by(Incident.created_at)
+        ).scalars()
+    )
