@@ -281,6 +281,7 @@ def bounds(results: dict[str, Any]) -> list[str]:
     profile = results.get("profile") or {}
     inbox = results.get("inbox") or {}
     missed = {row["target"] for row in targets(results) if row["ok"] is False}
+    stored = floor.get("stored_form") or {}
 
     if any(t.startswith("HTTP") for t in missed) and http:
         top = max(lv["clients"] for lv in http["levels"] if not lv.get("shared_token"))
@@ -298,11 +299,13 @@ def bounds(results: dict[str, Any]) -> list[str]:
             f"{_num(cpu.get('machine_busy_share', math.nan) * 100, 0)} % busy; each completion cost "
             f"{_num(web)} ms of CPU in the gunicorn worker, {_num(pg)} ms in PostgreSQL and {_num(client)} ms in "
             f"the bench's own client, so {cores} cores top out near {_num(ceiling, 0)} completions/s. "
-            f"The Spiff floor is {_num(floor.get('per_task_ms', {}).get('mean'), 1)} ms of that worker time "
-            f"(deserialize {_num(floor.get('breakdown_per_task_ms', {}).get('deserialize'), 1)} ms, engine "
-            f"{_num(floor.get('breakdown_per_task_ms', {}).get('engine'), 1)} ms, serialize "
-            f"{_num(floor.get('breakdown_per_task_ms', {}).get('serialize'), 1)} ms of a "
-            f"{_num(floor.get('state_bytes', {}).get('mean', 0) / 1024, 0)} KB workflow)."
+            f"The engine with the stored form is "
+            f"{_num(stored.get('per_task_ms', {}).get('mean'), 1)} ms of that worker time "
+            f"(deserialize {_num(stored.get('breakdown_per_task_ms', {}).get('deserialize'), 1)} ms, engine "
+            f"{_num(stored.get('breakdown_per_task_ms', {}).get('engine'), 1)} ms, compact + serialize "
+            f"{_num(stored.get('breakdown_per_task_ms', {}).get('serialize'), 1)} ms of a "
+            f"{_num(stored.get('state_bytes', {}).get('mean', 0) / 1024, 0)} KB state); the rest is the "
+            "request, the ORM and the SQL round trips."
         )
         lines.append(
             f"**p95 at {top} clients follows from the throughput** (Little's law): {top} clients waiting on "
@@ -329,8 +332,9 @@ def bounds(results: dict[str, Any]) -> list[str]:
         )
     if any(t.startswith("service") for t in missed):
         lines.append(
-            "**The service level is above 3× the floor**: the difference is database round trips and ORM "
-            "work per completion, see the profile above."
+            "**The service level is above 1.5× today's floor**: the engine's share is the stored form's "
+            f"{_num(stored.get('per_task_ms', {}).get('mean'), 2)} ms; the difference is database round trips "
+            "and ORM work per completion, see the profile above."
         )
     inbox_grew = inbox and any(
         max(g["sql_p95"], g["product_p95"]) > TARGETS["inbox_growth"] for g in inbox["growth"].values()
@@ -389,12 +393,9 @@ def fixes(results: dict[str, Any]) -> list[str]:
         ]
     if any(t.startswith("HTTP") for t in missed):
         items += [
-            "A smaller workflow state: deserializing the ~90 KB state is two thirds of the floor. (A per-worker "
-            "cache of deserialized workflows keyed by instance version was tried: with cases interleaved it "
-            "rarely hit, and the large cached object graphs made garbage collection cost more than it saved — "
-            "63 against 82 completions/s at 8 clients.)",
-            "Fewer statements per completion: load task, instance, case and person in one round trip; skip "
-            "the HumanTask/Timer reads in `sync_projection` when the instance's ready set did not change.",
+            "Fewer and cheaper round trips per completion: the engine's part is small now (definitions by "
+            "reference, a compacted state), so what is left per completion is the request, the ORM unit of work "
+            "and the SQL statements.",
             "Scale out: the cost per completion does not grow with load, so throughput grows with web "
             "workers on more cores (the Helm chart's HPA) — 150 /s needs about "
             + _num(_cores_for(results, 150.0), 0)
