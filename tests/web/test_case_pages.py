@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from tests.factories import make_tenant, make_user
 from tests.web.test_browser_casework import _start_case
 from tsunagu.cases.models import Case, ProgressRecord
+from tsunagu.cases.services import stage_of
 from tsunagu.core.session import transaction
 from tsunagu.inbox.models import SavedView
 
@@ -34,12 +35,13 @@ def test_starting_a_case_with_a_referral_opens_the_intake_form(runtime, yokohama
     assert response.status_code == 302 and "/tasks/" in response.headers["Location"]
     with transaction(runtime.sessions, yokohama.id) as session:
         case = session.execute(select(Case)).scalar_one()
+        stage = stage_of(session, case)
     assert case.referral == {
         "source_agency": "港北区役所 保険年金課",
         "reason": "保険料の滞納相談",
         "consent_status": "obtained",
     }
-    assert case.created_by == me.user_id and case.stage == "相談受付"
+    assert case.created_by == me.user_id and stage == "相談受付"
     intake = me.get(response.headers["Location"].removeprefix("/t/yokohama")).get_data(as_text=True)
     assert 'value="港北区役所 保険年金課"' in intake  # the referral source carried into the intake form
 
