@@ -153,8 +153,11 @@ def test_two_replans_drop_finished_meetings_and_deliveries_and_reach_the_end() -
     with FakeClock() as clock:
         twin = Twin(clock, meeting="meeting_hybrid")
         _to_delivery(twin)
+        flat: list[int] = []
         for plan_period in range(3):
-            for _ in range(11):
+            _monitor(twin, clock)
+            flat.append(_task_count(twin.stored.workflow))
+            for _ in range(10):
                 _monitor(twin, clock)
             _monitor(twin, clock, request_early_evaluation=True)
             assert twin.ready() == ["evaluation"]
@@ -163,6 +166,8 @@ def test_two_replans_drop_finished_meetings_and_deliveries_and_reach_the_end() -
                 # Only the running delivery subprocess is kept; the meetings and earlier deliveries went.
                 assert len(twin.stored.workflow.subprocesses) == 1
                 assert len(twin.whole.workflow.subprocesses) == 2 * (plan_period + 2)
+        # Each plan period starts from the same number of stored tasks: nothing of the earlier ones is kept.
+        assert flat == [flat[0]] * 3, flat
         twin.complete("evaluation", samples.evaluation(evaluation_outcome="close", follow_up=False))
         assert twin.stored.workflow.is_completed()
         assert _observable(twin.stored.workflow)["end"] == "end_closed"
@@ -282,3 +287,38 @@ def test_compaction_never_touches_the_shared_specs() -> None:
             default=str,
         )
         assert after == before
+
+
+def _pair(name: str) -> tuple[BpmnWorkflow, BpmnWorkflow]:
+    loaded = spiff.load_definitions(fixture_files(name))
+    spec, subs = spiff.resolve_specs(loaded, name, {})
+    made = []
+    for _ in range(2):
+        workflow = spiff.new_workflow(spec, subs)
+        workflow.do_engine_steps()
+        made.append(workflow)
+    return made[0], made[1]
+
+
+def _fire(workflow: BpmnWorkflow, element: str) -> None:
+    (pending,) = [p for p in spiff.waiting_timers(workflow) if p.spec_id == element]
+    assert spiff.fire_timer(workflow, pending.task_id)
+
+
+def test_a_non_interrupting_boundary_branch_runs_on_beside_its_activity_after_compaction() -> None:
+    whole, stored = _pair("reminder")
+    stored, _ = _store(stored)
+    for wf in (whole, stored):
+        _fire(wf, "remind")  # the reminder branch starts; the activity stays ready
+    stored, _ = _store(stored)
+    assert _ready(whole) == _ready(stored) == ["note", "work"]
+    whole, stored = _run(whole, "note"), _run(stored, "note")
+    stored, _ = _store(stored)
+    assert _ready(whole) == _ready(stored) == ["work"]  # the boundary structure still waits for its activity
+    whole, stored = _run(whole, "work"), _run(stored, "work")
+    stored, _ = _store(stored)
+    assert _ready(whole) == _ready(stored) == ["close"]
+    assert spiff.waiting_timers(stored) == []
+    whole, stored = _run(whole, "close"), _run(stored, "close")
+    stored, _ = _store(stored)
+    assert whole.is_completed() and stored.is_completed()

@@ -8,18 +8,23 @@ transaction as the step. So before each save the workflow drops, conservatively:
 
 1. **finished subprocesses** — a subprocess whose calling task (call activity, embedded subprocess) is
    finished: its data was copied back to the calling task when it completed (or it was cancelled);
-2. **completed links of task chains** — a completed task whose only child is completed too is cut out and
+2. **the leaves of finished boundary structures** — a cancelled task (the boundary timer that did not fire,
+   the interrupted activity) or a completed boundary-event join left beside a completed task whose path went
+   on through another child;
+3. **completed links of task chains** — a completed task whose only child is completed too is cut out and
    its child re-parented to its parent. The data of the child is its own (Spiff stores it as a delta from
    whichever parent it has), so nothing read later changes.
 
 What is never removed, because Spiff reads it again: the root of each task tree; the last task of each
 workflow (its data is what a subprocess returns); tasks that are not completed, or whose child is not
-completed (a predicted or waiting child inherits its parent's data when it becomes ready); any task with
-more than one child (splits, boundary events and their attached events); join gateways (parallel,
-inclusive, boundary-event and end joins look at their own instances and at their parents to count tokens)
-and the parents of joins; the split task a structured join looks for (``find_ancestor``); and tasks that
-still own a subprocess. Removing only *interior links of completed chains* keeps every ancestor relation
-between the tasks that remain, which is all that loop detection in joins (``is_descendant_of``) uses.
+completed (a predicted or waiting child inherits its parent's data when it becomes ready); tasks with more
+than one child; unstructured joins (parallel, inclusive, end joins count tokens by looking at every instance
+of their spec and at their parents, and merge the data of finished ones) and the parents of such joins;
+cancelled joins; the split a structured join that has not finished yet looks for (``find_ancestor``: the
+boundary-event split of a running activity) and that split's branches; and tasks that still own a
+subprocess. Removing only *interior links of completed chains* and finished leaves keeps every ancestor
+relation between the tasks that remain, which is all that loop detection in joins (``is_descendant_of``)
+uses. A re-plan therefore leaves nothing behind: each plan period starts from the same stored tasks.
 
 The tests in ``tests/engine/test_compaction.py`` drive loops, parallel joins, boundary timers, messages,
 meetings and re-plans through compaction after every command and compare with uncompacted runs.
@@ -43,14 +48,23 @@ class Compacted:
     tasks: int = 0
 
 
-def _split_names(workflow: BpmnBaseWorkflow) -> set[str]:
-    """Names of task specs a structured join of this workflow looks for among its ancestors."""
-    names: set[str] = set()
-    for spec in workflow.spec.task_specs.values():
-        split = getattr(spec, "split_task", None)
-        if isinstance(split, str) and split:
-            names.add(split)
-    return names
+def _unstructured_join(spec: Any) -> bool:
+    """Parallel, inclusive and end joins: they count tokens by looking at every instance of their own spec
+    (and merge the data of finished ones that are not their ancestors)."""
+    return isinstance(spec, Join) and not getattr(spec, "split_task", None)
+
+
+def live_splits(workflow: BpmnBaseWorkflow) -> set[Any]:
+    """The split task instances that unfinished structured joins (boundary-event joins) will look for: the
+    nearest ancestor with the split's name, and the branches below it."""
+    live: set[Any] = set()
+    for task in workflow.tasks.values():
+        split = getattr(task.task_spec, "split_task", None)
+        if isinstance(split, str) and split and not _finished(task):
+            found = task.find_ancestor(split)
+            if found is not None:
+                live.add(found.id)
+    return live
 
 
 def _finished(task: Any) -> bool:
@@ -81,25 +95,65 @@ def drop_finished_subprocesses(workflow: BpmnWorkflow) -> int:
     return removed
 
 
-def collapse_completed_chains(workflow: BpmnBaseWorkflow, subprocess_owners: set[Any]) -> int:
+def _finished_boundary_join(task: Any, live: set[Any]) -> bool:
+    """A completed structured join (Spiff leaves a boundary-event join as a completed leaf beside the path
+    that went on) whose split no unfinished join looks for any more."""
+    split = getattr(task.task_spec, "split_task", None)
+    if not (isinstance(task.task_spec, Join) and isinstance(split, str) and split):
+        return False
+    found = task.find_ancestor(split)
+    return found is None or found.id not in live
+
+
+def drop_finished_leaves(workflow: BpmnBaseWorkflow, live: set[Any]) -> int:
+    """Remove the leaves a finished boundary structure leaves behind — cancelled tasks (an interrupted
+    activity, a boundary event that did not fire) and completed boundary-event joins — from a completed task
+    whose path went on through another child, unless a structured join still counts that task's branches.
+    Cancelled unstructured joins stay: unstructured joins read them."""
+    tasks = workflow.tasks
+    last = workflow.last_task.id if workflow.last_task is not None else None
+    removed = 0
+    for task in list(tasks.values()):
+        if task._children or task.id == last:
+            continue
+        if task.state == TaskState.COMPLETED and not _finished_boundary_join(task, live):
+            continue
+        if task.state not in (TaskState.CANCELLED, TaskState.COMPLETED):
+            continue
+        if task.state == TaskState.CANCELLED and isinstance(task.task_spec, Join):
+            continue
+        parent = tasks.get(task._parent) if task._parent is not None else None
+        if parent is None or parent.state != TaskState.COMPLETED or parent.id in live:
+            continue
+        siblings = [tasks[c] for c in parent._children if c != task.id and c in tasks]
+        if not any(sibling.state == TaskState.COMPLETED for sibling in siblings):
+            continue
+        parent._children.remove(task.id)
+        del tasks[task.id]
+        removed += 1
+    return removed
+
+
+def collapse_completed_chains(
+    workflow: BpmnBaseWorkflow, subprocess_owners: set[Any], live: set[Any] | None = None
+) -> int:
     """Cut completed tasks out of completed chains in one workflow's task tree. Returns how many went."""
-    splits = _split_names(workflow)
+    live = live_splits(workflow) if live is None else live
     last = workflow.last_task.id if workflow.last_task is not None else None
     tasks = workflow.tasks
     removed = 0
     for task in list(tasks.values()):
         if task.state != TaskState.COMPLETED or task._parent is None or len(task._children) != 1:
             continue
-        if task.id == last or task.id in subprocess_owners:
-            continue
-        spec = task.task_spec
-        if isinstance(spec, Join) or spec.name in splits:
+        if task.id == last or task.id in subprocess_owners or task.id in live or task._parent in live:
+            continue  # a live split's branches are what its boundary-event join inspects
+        if _unstructured_join(task.task_spec):
             continue
         child = tasks.get(task._children[0])
         parent = tasks.get(task._parent)
         if child is None or parent is None or child.state != TaskState.COMPLETED:
             continue
-        if isinstance(child.task_spec, Join):
+        if _unstructured_join(child.task_spec):
             continue
         position = parent._children.index(task.id)
         parent._children[position] = child.id
@@ -114,5 +168,7 @@ def compact(workflow: BpmnWorkflow) -> Compacted:
     result = Compacted(subprocesses=drop_finished_subprocesses(workflow))
     owners = set(workflow.subprocesses)
     for wf in [workflow, *workflow.subprocesses.values()]:
-        result.tasks += collapse_completed_chains(wf, owners)
+        live = live_splits(wf)
+        result.tasks += drop_finished_leaves(wf, live)
+        result.tasks += collapse_completed_chains(wf, owners, live)
     return result
