@@ -192,6 +192,7 @@ def run_celery(
     progress: Callable[[str], None] = log,
 ) -> dict[str, Any]:
     """Start a solo-pool Celery worker on the bench queue, push the outbox through it, read its peak RSS."""
+    import tsunagu.jobs  # noqa: F401 - registers the outbox's Celery publisher, as beat does
     from tsunagu.core.outbox import PING_TOPIC, enqueue, relay_pending
     from tsunagu.core.session import transaction
 
