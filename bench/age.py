@@ -10,11 +10,13 @@ rounds 1, 12 and 36 it reports the cost of the monitoring completion and the siz
   it was stored before definitions were stored by reference and compacted);
 * **in memory, now** — the platform's stored form (``engine.serialization`` + ``engine.compaction``);
 * **service** — the same case through ``cases.services.complete_task`` and the timer poller's ``fire_timer`` on
-  PostgreSQL, several cases interleaved round by round (per measured round the median over the cases and
-  the two rounds before it, ``WINDOWS``).
+  PostgreSQL: one group of cases per measured round, each driven untimed to just before its window
+  (``WINDOWS``: rounds 1–3, 10–12, 34–36), then the three windows run in lockstep, group after group, and a
+  measured round is the median over its group's cases and window.
 
-In memory the completion at a measured round is repeated on copies of the same state (median of
-``REPEAT``), so the figures are stable from run to run.
+In memory the completion at each measured round is repeated from the same stored state (median of
+``REPEAT``), the three rounds interleaved. Interleaving matters on a shared machine: figures compared with
+each other are taken in the same seconds.
 """
 
 from __future__ import annotations
@@ -113,38 +115,39 @@ class MemoryCase:
             fire_timer(workflow, pending[0].task_id, advance=True)
         self.state = self.dumps(workflow)
 
-    def timed_repeat(self, element: str, data: dict[str, Any], repeat: int) -> float:
-        """Median time of the same completion from the same state (the state is then advanced once)."""
-        before = self.state
-        times = []
-        for _ in range(repeat):
-            self.state = before
-            times.append(self.complete(element, data))
-        return statistics.median(times)
-
 
 def drive_memory(library: Library, stored: bool, repeat: int = REPEAT) -> dict[str, Any]:
+    """Drive the case through every round, keeping the state before each measured completion; then time
+    those completions interleaved (round 1, 12, 36, round 1, ...) so that they see the same machine."""
     case = MemoryCase(library, stored)
     for element in ("intake", "consent", "assessment", "plan_draft", "convene_adhoc"):
         case.complete(element, _data(library, element))
     for element in ("record_meeting_result", "support_decision", "delivery_start"):
         case.complete(element, _data(library, element))
-    rounds: dict[str, dict[str, float]] = {}
+    saved: dict[int, tuple[str, dict[str, Any]]] = {}
+    sizes: dict[int, int] = {}
     for round_no in range(1, ROUNDS + 1):
         case.fire_monitoring_timer()
         data = _data(library, "monitoring", early=round_no in REPLAN_AFTER)
         if round_no in MEASURED:
-            elapsed = case.timed_repeat("monitoring", data, repeat)
-            rounds[str(round_no)] = {
-                "completion_ms": elapsed * 1000.0,
-                "state_bytes": len(case.state.encode("utf-8")),
-            }
-        else:
-            case.complete("monitoring", data)
+            saved[round_no] = (case.state, data)
+        case.complete("monitoring", data)
+        if round_no in MEASURED:
+            sizes[round_no] = len(case.state.encode("utf-8"))
         if round_no in REPLAN_AFTER:
             for element in REPLAN_PATH:
                 case.complete(element, _data(library, element, replan=True))
-    return {"rounds": rounds}
+    times: dict[int, list[float]] = {r: [] for r in MEASURED}
+    for _ in range(repeat):
+        for round_no in MEASURED:
+            case.state = saved[round_no][0]
+            times[round_no].append(case.complete("monitoring", saved[round_no][1]))
+    return {
+        "rounds": {
+            str(r): {"completion_ms": statistics.median(times[r]) * 1000.0, "state_bytes": sizes[r]}
+            for r in MEASURED
+        }
+    }
 
 
 # --- service level ----------------------------------------------------------------------------------------
@@ -226,42 +229,56 @@ def drive_service(
             complete_task(session, actor, ready[element], data)
         return time.perf_counter() - t0
 
-    ids = [_start(runtime, bench, workflows_dir, 10_000 + n) for n in range(max(1, cases))]
-    for case_id in ids:
-        for element in (
-            "intake",
-            "consent",
-            "assessment",
-            "plan_draft",
-            "convene_adhoc",
-            "record_meeting_result",
-            "support_decision",
-            "delivery_start",
-        ):
-            complete(case_id, element)
-    per_round: dict[int, dict[str, list[float]]] = {}
-    for round_no in range(1, ROUNDS + 1):
-        for case_id in ids:
-            timer_id, due_at = _pending_timer(runtime, bench.tenant_id, case_id)
-            if not fire_timer(runtime, bench.tenant_id, timer_id, due_at + timedelta(minutes=1)):
-                raise BenchError(f"case age (service): the monitoring timer of {case_id} did not fire")
-            elapsed = complete(case_id, "monitoring", early=round_no in REPLAN_AFTER)
-            for measured, window in WINDOWS.items():
-                if round_no in window:
-                    figures = per_round.setdefault(measured, {"completion_ms": [], "state_bytes": []})
-                    figures["completion_ms"].append(elapsed * 1000.0)
-                    if round_no == measured:
-                        figures["state_bytes"].append(float(_state_bytes(runtime, bench.tenant_id, case_id)))
-            if round_no in REPLAN_AFTER:
-                for element in REPLAN_PATH:
-                    complete(case_id, element, replan=True)
-        if round_no in MEASURED:
-            progress(
-                f"case age (service): round {round_no}: "
-                f"{statistics.median(per_round[round_no]['completion_ms']):.2f} ms per monitoring completion"
-            )
+    def monitor(case_id: uuid.UUID, round_no: int) -> float:
+        timer_id, due_at = _pending_timer(runtime, bench.tenant_id, case_id)
+        if not fire_timer(runtime, bench.tenant_id, timer_id, due_at + timedelta(minutes=1)):
+            raise BenchError(f"case age (service): the monitoring timer of {case_id} did not fire")
+        elapsed = complete(case_id, "monitoring", early=round_no in REPLAN_AFTER)
+        if round_no in REPLAN_AFTER:
+            for element in REPLAN_PATH:
+                complete(case_id, element, replan=True)
+        return elapsed
+
+    # One group of cases per measured round, each driven (untimed) to just before its window; then the
+    # windows run in lockstep, every group's cases in turn, so the compared completions share the machine.
+    groups: dict[int, list[uuid.UUID]] = {}
+    for measured, window in WINDOWS.items():
+        groups[measured] = [
+            _start(runtime, bench, workflows_dir, 10_000 + 100 * measured + n) for n in range(max(1, cases))
+        ]
+        for case_id in groups[measured]:
+            for element in (
+                "intake",
+                "consent",
+                "assessment",
+                "plan_draft",
+                "convene_adhoc",
+                "record_meeting_result",
+                "support_decision",
+                "delivery_start",
+            ):
+                complete(case_id, element)
+            for round_no in range(1, window[0]):
+                monitor(case_id, round_no)
+    per_round: dict[int, dict[str, list[float]]] = {
+        m: {"completion_ms": [], "state_bytes": []} for m in WINDOWS
+    }
+    for step in range(3):
+        for measured, window in WINDOWS.items():
+            for case_id in groups[measured]:
+                round_no = window[step]
+                per_round[measured]["completion_ms"].append(monitor(case_id, round_no) * 1000.0)
+                if round_no == measured:
+                    per_round[measured]["state_bytes"].append(
+                        float(_state_bytes(runtime, bench.tenant_id, case_id))
+                    )
+    for measured in WINDOWS:
+        progress(
+            f"case age (service): round {measured}: "
+            f"{statistics.median(per_round[measured]['completion_ms']):.2f} ms per monitoring completion"
+        )
     return {
-        "cases": len(ids),
+        "cases": max(1, cases),
         "rounds": {
             str(r): {key: statistics.median(values) for key, values in figures.items()}
             for r, figures in per_round.items()

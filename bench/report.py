@@ -458,6 +458,24 @@ def summary_table(results: dict[str, Any]) -> list[str]:
                 f"| 4. inbox `{q}` at {big} tasks | SQL p95 {_num(b['sql_ms']['p95'], 2)} ms, `list_tasks` p95 "
                 f"{_num(b['product_ms']['p95'], 2)} ms | {_x(g['sql_p95'])} / {_x(g['product_p95'])} the {small} run |"
             )
+    age = results.get("age")
+    if age:
+        last = str(age["measured"][-1])
+        run = age["service"]
+        rows.append(
+            f"| 6. case age, monitoring round {last} (service) | "
+            f"{_num(run['rounds'][last]['completion_ms'], 2)} ms per completion, state "
+            f"{_num(run['rounds'][last]['state_bytes'] / 1024, 1)} KiB | {_x(run['growth']['completion'])} / "
+            f"{_x(run['growth']['state'])} round 1 (before: state {_x(age['memory_before']['growth']['state'])}) |"
+        )
+    defsize = results.get("defsize")
+    if defsize:
+        big = defsize["service"]["bigger"]["per_task_ms"]["mean"]
+        rows.append(
+            f"| 7. definition {_num(defsize['definition']['factor'], 1)}× larger (service) | "
+            f"{_num(big, 2)} ms per completion | {_x(defsize['service']['ratio'])} the library "
+            f"(before, in memory: {_x(defsize['memory']['before']['ratio'])}) |"
+        )
     memory = results.get("memory") or {}
     if memory.get("web"):
         web = memory["web"]
@@ -511,7 +529,7 @@ def markdown(results: dict[str, Any]) -> str:
     add("")
     add("## Targets")
     add("")
-    add("Reported, not asserted (issue #7).")
+    add("Reported, not asserted (issues #7 and #11).")
     add("")
     add("| target | this run | |")
     add("|---|---|---|")
