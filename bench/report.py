@@ -790,8 +790,8 @@ def defsize_section(results: dict[str, Any]) -> list[str]:
         f"The casework definition grown by {g['extra_tasks']} user tasks that no case reaches (an embedded "
         f"subprocess behind a screening outcome no form sends): parsed definition "
         f"{_num(g['base_spec_bytes'] / 1024, 0)} KiB → {_num(g['spec_bytes'] / 1024, 0)} KiB "
-        f"({_x(g['factor'])}). The same cases on both; the service level in one tenant, first on the library, "
-        f"then on the larger definition deployed as its next version."
+        f"({_x(g['factor'])}). The same cases on both, alternating; the service level in two tenants of the same "
+        "meeting style, one on the library, one with the larger definition deployed."
     )
     out.append("")
     out.append("| ms per completion (mean) | standard | 10× definition | × |")
