@@ -62,8 +62,8 @@ test: install lint typecheck pytest
 
 lint: install
 	npm run --silent lint
-	$(BIN)/ruff check platform tests migrations
-	$(BIN)/ruff format --check platform tests migrations
+	$(BIN)/ruff check platform tests migrations bench
+	$(BIN)/ruff format --check platform tests migrations bench
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -74,7 +74,7 @@ pytest: install
 
 ## make bench: the benchmark harness on this machine's PostgreSQL and Redis; results in bench/results/
 bench: install
-	$(BIN)/tsunagu bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

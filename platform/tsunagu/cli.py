@@ -123,14 +123,12 @@ def beat() -> None:
 
 def _register() -> None:
     from .admin.commands import workflows_group
-    from .bench.commands import bench_command
     from .identity.commands import tokens_group
     from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)
     main.add_command(tenants_group)
     main.add_command(workflows_group)
-    main.add_command(bench_command)
 
 
 _register()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import requests
 
+from bench.memory import children, proc_status
 from tests.engine_api.driver import fill
-from tsunagu.bench.memory import children, proc_status
 
 REPO = Path(__file__).resolve().parents[2]
 CASEWORK = (REPO / "workflows" / "casework" / "casework.bpmn").read_text(encoding="utf-8")

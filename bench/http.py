@@ -35,7 +35,8 @@ from typing import Any
 
 import psycopg
 
-from ..config import REPO_ROOT, Settings
+from tsunagu.config import REPO_ROOT, Settings
+
 from . import BenchError, log, percentile, ratio
 from .floor import PATH, pick_next, submission
 from .memory import (
@@ -94,7 +95,7 @@ class GunicornServer:
             "tsunagu.app:create_app()",
         ]
         with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            self.process = subprocess.Popen(
                 command,
                 cwd=REPO_ROOT,
                 env=worker_env(self.settings),
