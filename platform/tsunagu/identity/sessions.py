@@ -158,12 +158,19 @@ class TenantSessionInterface(SessionInterface):
         return Realm(tenant_id=ref.id, slug=ref.slug)
 
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:  # type: ignore[override]
+        from ..core.db import is_database_unavailable
+        from ..web.requests import note_database_unavailable
+
         try:
             return self._open(request)
-        except Exception:
-            # The store (database or Redis) is unreachable: serve the request without a session, so the
-            # error page can still be rendered; nobody is signed in meanwhile.
-            log.exception("cannot open the session")
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                # Not "signed out": the request is answered 503 before any view runs (web.requests), and the
+                # session is neither read nor written, so it is still there when the database returns.
+                log.warning("cannot open the session, database unavailable: %s", exc)
+                note_database_unavailable()
+            else:
+                log.exception("cannot open the session")
             return None
 
     def _open(self, request: Request) -> ServerSession | None:
@@ -192,9 +199,10 @@ class TenantSessionInterface(SessionInterface):
         return ServerSession(realm, record, session_hash)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
+        from ..web.requests import database_unavailable_seen
         from .state import now
 
-        if not isinstance(session, ServerSession):
+        if not isinstance(session, ServerSession) or database_unavailable_seen():
             return
         realm = session.realm
         name = self.cookie_name_for(realm)
