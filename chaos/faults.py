@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import redis
 
 from . import log
 from .cluster import DatabaseUrls, PostgresCluster, RedisServer
@@ -112,6 +113,7 @@ class Harness:
     web_port: int
     slug: str
     probe_token: str
+    queue: str
     ledger: Ledger
     pings: PingProducer
     recovery_cap: float = 60.0
@@ -145,7 +147,9 @@ class Fault:
 
 
 def kill_worker(h: Harness, result: FaultResult) -> None:
-    """``kill -9`` of the Celery worker (main process and pool) mid-backlog; back one second later."""
+    """``kill -9`` of the Celery worker (main process and pool) while it holds unacknowledged messages;
+    launched again one second later."""
+    _wait_for_broker_messages(h, result, unacked=2)
     result.started = time.monotonic()
     h.worker.kill9()
     time.sleep(1.0)
@@ -154,12 +158,37 @@ def kill_worker(h: Harness, result: FaultResult) -> None:
 
 
 def restart_redis(h: Harness, result: FaultResult) -> None:
-    """``kill -9`` of Redis mid-backlog (its queue is lost without persistence); back two seconds later."""
+    """``kill -9`` of Redis while messages wait in it (lost without persistence); back two seconds later."""
+    _wait_for_broker_messages(h, result, unacked=1)
     result.started = time.monotonic()
     h.redis.kill()
     time.sleep(2.0)
     h.redis.start()
     _ended(result)
+
+
+def _wait_for_broker_messages(h: Harness, result: FaultResult, unacked: int, timeout: float = 5.0) -> None:
+    """Wait (up to ``timeout``) until the worker holds ``unacked`` delivered, unacknowledged messages (kombu
+    keeps them in the ``unacked`` hash) — the moment a crash strands them; note what Redis held."""
+    client = redis.Redis(host="127.0.0.1", port=h.redis.port, socket_timeout=1)
+    try:
+        deadline = time.monotonic() + timeout
+        held = queued = 0
+        while time.monotonic() < deadline:
+            pipe = client.pipeline()
+            pipe.hlen("unacked")
+            pipe.llen(h.queue)
+            held, queued = (int(v) for v in pipe.execute())
+            if held >= unacked:
+                break
+            time.sleep(0.005)
+        result.notes.append(
+            f"at the fault the worker held {held} unacknowledged message(s), {queued} queued in Redis"
+        )
+    except redis.RedisError as exc:
+        result.notes.append(f"could not read the broker before the fault: {exc}")
+    finally:
+        client.close()
 
 
 def restart_postgres_fast(h: Harness, result: FaultResult) -> None:

@@ -265,6 +265,7 @@ class Run:
             web_port=port,
             slug=TENANT,
             probe_token=tokens[0],
+            queue=env["TSUNAGU_CELERY_QUEUE"],
             ledger=self.ledger,
             pings=PingProducer(ping_enqueuer(self.runtime, _tenant_id(urls.owner_dsn)), self.ledger),
             recovery_cap=self.o.recovery_cap,
