@@ -30,6 +30,8 @@ class RunInfo:
     crashes: dict[str, int] = field(default_factory=dict)
     completions_per_s: float = 0.0
     harness_failures: list[str] = field(default_factory=list)
+    #: lines of interest in the processes' logs (gunicorn worker timeouts, worker and beat errors)
+    log_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _seconds(value: float | None, cap: float) -> str:
@@ -135,6 +137,8 @@ def render(t: Totals, faults: list[FaultResult], info: RunInfo, cap: float) -> s
             notes.append(f"- {f.title}: {note}")
     for sample in info.calm_samples[:3]:
         notes.append(f"- outside the faults: `{sample}`")
+    if info.log_counts:
+        notes.append("- in the logs: " + ", ".join(f"{k}: {v}" for k, v in info.log_counts.items()))
     if notes:
         out += ["Notes:", "", *notes, ""]
     return "\n".join(out)

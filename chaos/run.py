@@ -388,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             crashes={p.name: len(p.crashes) for p in run.processes},
             completions_per_s=len(run.ledger.completions) / load_seconds if load_seconds else 0.0,
             harness_failures=failures,
+            log_counts=_log_counts(run.processes),
         )
         passed = (
             totals.passed
@@ -410,6 +411,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     log(f"{'PASSED' if passed else 'FAILED'} in {time.monotonic() - t0:.0f} s")
     return 0 if passed else 1
+
+
+#: (process, what to count, the text that marks it in that process's log)
+LOG_PATTERNS = (
+    ("web", "gunicorn worker timeouts", "WORKER TIMEOUT"),
+    ("web", "web tracebacks", "Traceback"),
+    ("worker", "worker tracebacks", "Traceback"),
+    ("beat", "beat tracebacks", "Traceback"),
+)
+
+
+def _log_counts(processes: list[ManagedProcess]) -> dict[str, int]:
+    texts = {p.name: p.log_text() for p in processes}
+    return {label: texts.get(name, "").count(marker) for name, label, marker in LOG_PATTERNS}
 
 
 def _redis_version(port: int) -> str:
