@@ -157,6 +157,15 @@ def kill_worker(h: Harness, result: FaultResult) -> None:
     _ended(result)
 
 
+def kill_beat(h: Harness, result: FaultResult) -> None:
+    """``kill -9`` of beat (timers and the relay stop); launched again one second later."""
+    result.started = time.monotonic()
+    h.beat.kill9()
+    time.sleep(1.0)
+    h.beat.spawn()
+    _ended(result)
+
+
 def restart_redis(h: Harness, result: FaultResult) -> None:
     """``kill -9`` of Redis while messages wait in it (lost without persistence); back two seconds later."""
     _wait_for_broker_messages(h, result, unacked=1)
@@ -238,6 +247,7 @@ def standard_faults(
     """The faults of issue #10, in the order the suite injects them."""
     return [
         Fault("worker-kill", "kill -9 worker (mid-backlog)", kill_worker, backlog),
+        Fault("beat-kill", "kill -9 beat", kill_beat),
         Fault("redis-restart", "Redis kill -9 + restart (mid-backlog)", restart_redis, backlog),
         Fault("pg-fast", "PostgreSQL restart -m fast", restart_postgres_fast),
         Fault("pg-immediate", "PostgreSQL restart -m immediate", restart_postgres_immediate),
