@@ -129,12 +129,14 @@ def _register() -> None:
     from .bench.commands import bench_command
     from .engine.commands import workflows_group
     from .identity.commands import tokens_group
+    from .jobs.commands import outbox_group
     from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)
     main.add_command(tenants_group)
     main.add_command(workflows_group)
     main.add_command(bench_command)
+    main.add_command(outbox_group)
 
 
 _register()

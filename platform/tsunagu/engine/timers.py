@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select, text
 
-from ..core.db import utcnow
+from ..core.db import is_database_unavailable, utcnow
 from ..core.runtime import Runtime
 from ..core.session import transaction
 from .models import Incident, ProcessInstance, Timer
@@ -40,7 +40,8 @@ def due_timer_ids(runtime: Runtime, now: datetime, limit: int = 100) -> list[tup
 
 
 def fire_one(runtime: Runtime, tenant_id: uuid.UUID, timer_id: uuid.UUID, now: datetime) -> bool:
-    """Fire one timer if it is still due and nobody else holds it. Engine errors become incidents."""
+    """Fire one timer if it is still due and nobody else holds it. Engine errors become incidents; an
+    unavailable database is raised and leaves the timer due."""
     from ..cases import services as cases
     from . import runner
 
@@ -82,6 +83,11 @@ def fire_one(runtime: Runtime, tenant_id: uuid.UUID, timer_id: uuid.UUID, now: d
                 cases.apply_result(session, case, result)
             return True
     except Exception as exc:
+        if is_database_unavailable(exc):
+            # Not the process's fault: the claim was rolled back with everything else, so the timer is still
+            # due and the next poll fires it (an incident would park it until someone retried it by hand).
+            # Raised, so the poll stops here instead of waiting on the database once per due timer.
+            raise
         log.exception("timer %s of tenant %s failed", timer_id, tenant_id)
         record_incident(runtime, tenant_id, timer_id, exc, now)
         return False

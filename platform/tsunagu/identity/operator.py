@@ -165,11 +165,22 @@ def _tenants() -> list[Tenant]:
         return list(db.execute(select(Tenant).order_by(Tenant.slug)).scalars())
 
 
+def _outbox() -> Any:
+    from ..core.outbox import outbox_health
+
+    return outbox_health(runtime())
+
+
 @operator_bp.get("/")
 @operator_required
 def index() -> Any:
     return render_template(
-        "identity/operator/index.html", tenants=_tenants(), operator=current_operator(), errors={}, form={}
+        "identity/operator/index.html",
+        tenants=_tenants(),
+        outbox=_outbox(),
+        operator=current_operator(),
+        errors={},
+        form={},
     )
 
 
@@ -214,6 +225,7 @@ def create_tenant() -> Any:
         return render_template(
             "identity/operator/index.html",
             tenants=_tenants(),
+            outbox=_outbox(),
             operator=current_operator(),
             errors=errors,
             form=form,

@@ -3,7 +3,8 @@
 Importing this module touches neither the environment nor the database: the worker's configuration is read
 from ``TSUNAGU_*`` variables the first time Celery needs it, and the worker builds its database runtime on the
 first task (``tasks.py``). Work reaches the worker only through the outbox (``core/outbox.py``), as the one
-task ``tsunagu.outbox.process`` with JSON arguments ``[tenant_id, message_id]``.
+task ``tsunagu.outbox.process`` with JSON arguments ``[tenant_id, message_id]``; importing this module registers
+:func:`send_process_message` as the outbox's publisher (core itself knows no transport).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from celery import Celery
 from celery.signals import worker_init
 
 from ..config import Settings
-from ..core.outbox import PROCESS_TASK
+from ..core.outbox import PROCESS_TASK, set_publisher
 
 TASK_MODULES = ("tsunagu.jobs.tasks",)
 
@@ -40,7 +41,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # import harmless, and the worker refuses to start on it (below).
         "broker_url": settings.redis_url or "memory://",
         "broker_connection_retry_on_startup": True,
-        # Visibility timeout: an unacknowledged task (worker killed mid-task) is redelivered after an hour.
+        # Visibility timeout: Redis hands an unacknowledged task (its worker was killed) out again after an hour.
+        # Correctness does not depend on it: the outbox relay re-sends an unprocessed message within
+        # TSUNAGU_OUTBOX_REDELIVER_SECONDS. It must exceed the longest retry countdown (tasks.py), or Redis
+        # would hand out a waiting retry twice.
         "broker_transport_options": {"visibility_timeout": 3600},
         "task_serializer": "json",
         "result_serializer": "json",
@@ -106,6 +110,14 @@ def send_process_message(settings: Settings, tenant_id: uuid.UUID, message_id: u
     publisher_for(settings).send_task(
         PROCESS_TASK, args=[str(tenant_id), str(message_id)], queue=settings.celery_queue
     )
+
+
+def install_outbox_publisher() -> None:
+    """Make the outbox relay publish through Celery (done on import; explicit for start-up code)."""
+    set_publisher(send_process_message)
+
+
+install_outbox_publisher()
 
 
 def close_publishers() -> None:
