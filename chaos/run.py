@@ -59,7 +59,7 @@ class Options:
     freeze_seconds: float
     recovery_bound: float
     recovery_cap: float
-    api_error_bound: float
+    api_error_bound: float | None
     drain_cap: float
     faults: list[str]
     keep: bool
@@ -82,8 +82,9 @@ def parse(argv: list[str] | None) -> Options:
     p.add_argument(
         "--api-error-bound",
         type=float,
-        default=10.0,
-        help="an API request must fail within this while PG is down",
+        default=None,
+        help="an API request must fail within this while PostgreSQL is down or frozen "
+        "(default: the product's statement timeout + 2 s)",
     )
     p.add_argument("--drain-cap", type=float, default=60.0, help="wait this long for the outbox to drain")
     p.add_argument(
@@ -254,7 +255,8 @@ class Run:
         from tsunagu.config import Settings
         from tsunagu.core.runtime import Runtime
 
-        self.runtime = Runtime.from_settings(Settings.from_env(env))
+        settings = Settings.from_env(env)
+        self.runtime = Runtime.from_settings(settings)
         harness = Harness(
             cluster=self.cluster,
             redis=self.redis,
@@ -269,7 +271,7 @@ class Run:
             ledger=self.ledger,
             pings=PingProducer(ping_enqueuer(self.runtime, _tenant_id(urls.owner_dsn)), self.ledger),
             recovery_cap=self.o.recovery_cap,
-            api_error_bound=self.o.api_error_bound,
+            api_error_bound=self.o.api_error_bound or _api_error_bound(settings),
         )
         harness.pings.interval = 1.0 / self.o.pings_per_second
         self.pings = harness.pings
@@ -295,6 +297,12 @@ class Run:
         for client in self.clients:
             client.join(timeout=60)
         self.pings.join(timeout=60)
+
+
+def _api_error_bound(settings: Any) -> float:
+    """How soon an API request must fail while PostgreSQL cannot answer: the product's statement timeout
+    (its client gives up one second after it, ``TSUNAGU_DB_STATEMENT_TIMEOUT_SECONDS``) plus 2 s."""
+    return float(getattr(settings, "db_statement_timeout_seconds", 10.0)) + 2.0
 
 
 def _free_web_port() -> int:
