@@ -37,6 +37,8 @@ from .processes import ManagedProcess
 RECOVERY_PARTS = ("ready", "api", "outbox", "timers")
 #: How fast the product must answer while PostgreSQL is unreachable or frozen (issue #10, items 7).
 HEALTH_BOUND_S = 2.0
+#: How long a relaunched process may take to be ready before the note says it never was.
+BOOT_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -155,6 +157,7 @@ def kill_worker(h: Harness, result: FaultResult) -> None:
     time.sleep(1.0)
     h.worker.spawn()  # the fault ends when the new worker is launched: its boot counts as recovery
     _ended(result)
+    _note_boot(h.worker, result)
 
 
 def kill_beat(h: Harness, result: FaultResult) -> None:
@@ -164,6 +167,7 @@ def kill_beat(h: Harness, result: FaultResult) -> None:
     time.sleep(1.0)
     h.beat.spawn()
     _ended(result)
+    _note_boot(h.beat, result)
 
 
 def restart_redis(h: Harness, result: FaultResult) -> None:
@@ -470,6 +474,21 @@ def _sleep_until(at: float) -> None:
     delay = at - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+
+
+def _note_boot(proc: ManagedProcess, result: FaultResult) -> None:
+    """Note (from a thread) how long the relaunched process took to be ready: a busy machine boots slowly."""
+
+    def wait() -> None:
+        t0 = time.monotonic()
+        try:
+            proc.wait_ready(timeout=BOOT_TIMEOUT_S)
+        except Exception as exc:
+            result.notes.append(f"{proc.name} not ready: {exc}")
+            return
+        result.notes.append(f"{proc.name} ready {time.monotonic() - t0:.1f} s after it was launched again")
+
+    threading.Thread(target=wait, name=f"chaos-boot-{proc.name}", daemon=True).start()
 
 
 def _ended(result: FaultResult) -> None:
