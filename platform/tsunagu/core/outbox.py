@@ -440,20 +440,20 @@ def pending_messages(
 def relay_pending(runtime: Runtime, limit: int = 100) -> int:
     """Dispatch up to ``limit`` due messages; returns how many this call dispatched.
 
-    With a broker, each message is published to ``settings.celery_queue`` while its row is locked and marked,
-    just before the commit. Without one (the demo), the messages are processed inline after the commit.
+    With a broker, messages are claimed and published in one transaction per tenant (their rows locked and
+    marked, published just before the commit). Without one (the demo), they are processed inline after it.
     """
     settings = runtime.settings
     publisher = _registered_publisher() if settings.uses_broker else None
     since = _in_flight_since(settings, publisher.waiting(settings) if publisher is not None else 0)
     dispatched: list[tuple[uuid.UUID, uuid.UUID]] = []
-    for tenant_id, message_id in pending_messages(runtime, limit, since):
+    for tenant_id, message_ids in _by_tenant(pending_messages(runtime, limit, since)):
         with transaction(runtime.sessions, tenant_id) as session:
-            if not _claim(session, settings, tenant_id, message_id, since):
-                continue  # another relay holds it or got there first
+            claimed = _claim(session, settings, tenant_id, message_ids, since)  # what no other relay holds
             if publisher is not None:
-                publisher.publish(settings, tenant_id, message_id)
-        dispatched.append((tenant_id, message_id))
+                for message_id in claimed:
+                    publisher.publish(settings, tenant_id, message_id)
+        dispatched.extend((tenant_id, message_id) for message_id in claimed)
     if not settings.uses_broker:
         for tenant_id, message_id in dispatched:
             try:
@@ -465,36 +465,51 @@ def relay_pending(runtime: Runtime, limit: int = 100) -> int:
     return len(dispatched)
 
 
+def _by_tenant(
+    messages: list[tuple[uuid.UUID, uuid.UUID]],
+) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """Message ids grouped by tenant, tenants and messages in the order given (oldest due first)."""
+    groups: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for tenant_id, message_id in messages:
+        groups.setdefault(tenant_id, []).append(message_id)
+    return list(groups.items())
+
+
 def _claim(
     session: TenantSession,
     settings: Settings,
     tenant_id: uuid.UUID,
-    message_id: uuid.UUID,
+    message_ids: list[uuid.UUID],
     in_flight_since: timedelta,
-) -> bool:
+) -> list[uuid.UUID]:
+    """Lock and mark the messages still due that no other relay holds; their ids, in the order given."""
     m = OutboxMessage
     now = utcnow()
-    key = and_(m.tenant_id == tenant_id, m.id == message_id)
+    mine = and_(m.tenant_id == tenant_id, m.id.in_(message_ids))
     due = _dispatchable(now, in_flight_since)
     locked = session.execute(
-        select(m.dispatch_count, m.attempts).where(key, due).with_for_update(skip_locked=True)
-    ).one_or_none()
-    if locked is None:
-        return False
-    # Publishes not followed by a recorded failure: the message was sent and got lost that many times before.
-    redeliveries = locked.dispatch_count - locked.attempts
-    # Conditional as well as locked: SQLite has no row locks, and the condition keeps the claim atomic there.
-    result = session.execute(
-        update(m)
-        .where(key, due)
-        .values(
-            dispatched_at=now,
-            dispatch_count=m.dispatch_count + 1,
-            available_at=now + redeliver_delay(settings, redeliveries),
+        select(m.id, m.dispatch_count, m.attempts).where(mine, due).with_for_update(skip_locked=True)
+    ).all()
+    # Publishes not followed by a recorded failure: how often each was sent and lost before.
+    by_redeliveries: dict[int, list[uuid.UUID]] = {}
+    for row in locked:
+        by_redeliveries.setdefault(row.dispatch_count - row.attempts, []).append(row.id)
+    claimed: set[uuid.UUID] = set()
+    for redeliveries, ids in by_redeliveries.items():
+        # Conditional as well as locked: SQLite has no row locks, and the condition keeps the claim atomic.
+        result = session.execute(
+            update(m)
+            .where(m.tenant_id == tenant_id, m.id.in_(ids), due)
+            .values(
+                dispatched_at=now,
+                dispatch_count=m.dispatch_count + 1,
+                available_at=now + redeliver_delay(settings, redeliveries),
+            )
+            .returning(m.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+        claimed.update(result.scalars())
+    return [message_id for message_id in message_ids if message_id in claimed]
 
 
 # --- dead letters and the operators' view ---------------------------------------------------------------
