@@ -27,15 +27,13 @@ from tsunagu.core.outbox import (
     Outcome,
     enqueue,
     handler,
-    list_dead_letters,
-    outbox_health,
     pending_messages,
     process_message,
     redeliver_delay,
     relay_pending,
-    retry_dead_letter,
     set_publisher,
 )
+from tsunagu.core.outbox_admin import list_dead_letters, outbox_health, retry_dead_letter
 from tsunagu.core.runtime import Runtime
 from tsunagu.core.session import transaction
 from tsunagu.jobs import publisher_for

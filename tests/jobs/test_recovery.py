@@ -32,7 +32,8 @@ from tests.jobs.conftest import (
 from tests.support import faults, pg
 from tsunagu.config import Settings
 from tsunagu.core.migrate import upgrade
-from tsunagu.core.outbox import PING_TOPIC, OutboxMessage, enqueue, outbox_health, relay_pending
+from tsunagu.core.outbox import PING_TOPIC, OutboxMessage, enqueue, relay_pending
+from tsunagu.core.outbox_admin import outbox_health
 from tsunagu.core.runtime import Runtime
 from tsunagu.core.session import transaction
 

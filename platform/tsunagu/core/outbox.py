@@ -7,8 +7,8 @@ everything else, so a rolled-back request never sends anything and a committed o
 Delivery is at least once, the effect exactly once:
 
 * :func:`relay_pending` (beat, or the demo's background thread) finds due rows across tenants through a
-  narrow path, locks each one in a tenant-bound transaction with ``FOR UPDATE SKIP LOCKED``, marks it
-  dispatched and publishes it through the registered :data:`Publisher` *before* that transaction commits.
+  narrow path, locks a tenant's rows in one tenant-bound transaction with ``FOR UPDATE SKIP LOCKED``, marks
+  them dispatched and publishes them through the registered :class:`Publisher` *before* it commits.
   Two relays racing on the same row: one gets the lock, the other skips it. A publish whose commit then fails
   is re-sent later, and the consumer's check below makes the duplicate harmless.
 * :func:`process_message` (the worker, or inline in the demo) locks the row, returns if it is already
@@ -33,7 +33,8 @@ Failures, two kinds:
 * **The handler raises** (a bug, a refused request): rolled back; ``attempts`` and ``last_error`` are
   recorded and the message is due again after a growing delay. After ``settings.outbox_max_attempts`` it is a
   **dead letter** (``dead_at``): logged at ERROR, never sent again until an operator retries it
-  (``tsunagu outbox dead-letters`` / ``tsunagu outbox retry``), counted on ``/operator/``.
+  (``tsunagu outbox dead-letters`` / ``tsunagu outbox retry``), counted on ``/operator/``
+  (:mod:`tsunagu.core.outbox_admin`).
 
 Core knows no transport: the worker side (``tsunagu.jobs``) registers the Celery publisher with
 :func:`set_publisher`. Without a broker (the demo) messages are processed inline after the relay's commit.
@@ -53,7 +54,6 @@ import pkgutil
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,7 +68,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
-    func,
     or_,
     select,
     text,
@@ -136,7 +135,7 @@ class OutboxMessage(TenantScoped, Base):
     #: Handler runs that failed (rolled back); ``settings.outbox_max_attempts`` of them make a dead letter.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    #: Set when the message was given up (a dead letter); cleared by :func:`retry_dead_letter`.
+    #: Set when the message was given up (a dead letter); cleared by ``outbox_admin.retry_dead_letter``.
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -510,109 +509,3 @@ def _claim(
         )
         claimed.update(result.scalars())
     return [message_id for message_id in message_ids if message_id in claimed]
-
-
-# --- dead letters and the operators' view ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    tenant_id: uuid.UUID
-    id: uuid.UUID
-    topic: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    dead_at: datetime
-
-
-@dataclass(frozen=True)
-class OutboxHealth:
-    """Counts across tenants: messages due or in flight (not yet processed), and dead letters."""
-
-    unprocessed: int
-    overdue: int
-    dead_letters: int
-
-
-def dead_letter_ids(runtime: Runtime, limit: int = 100) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """``(tenant_id, message_id)`` of dead letters across tenants, oldest first; IDs only (migration 0007)."""
-    limit = max(0, min(limit, MAX_RELAY_BATCH))
-    with runtime.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            rows = conn.execute(
-                text("SELECT tenant_id, id FROM tsunagu_outbox_dead_letters(:lim)"), {"lim": limit}
-            ).all()
-        else:
-            m = OutboxMessage
-            rows = conn.execute(
-                select(m.tenant_id, m.id)
-                .where(m.dead_at.is_not(None), m.processed_at.is_(None))
-                .order_by(m.dead_at)
-                .limit(limit)
-            ).all()
-    return [(uuid.UUID(str(tid)), uuid.UUID(str(mid))) for tid, mid in rows]
-
-
-def list_dead_letters(runtime: Runtime, limit: int = 100) -> list[DeadLetter]:
-    """The dead letters with their topic and last error, each read under its own tenant."""
-    letters: list[DeadLetter] = []
-    for tenant_id, message_id in dead_letter_ids(runtime, limit):
-        with transaction(runtime.sessions, tenant_id) as session:
-            message = session.get(OutboxMessage, (tenant_id, message_id))
-            if message is None or message.dead_at is None or message.processed_at is not None:
-                continue
-            letters.append(
-                DeadLetter(
-                    tenant_id=tenant_id,
-                    id=message.id,
-                    topic=message.topic,
-                    attempts=message.attempts,
-                    last_error=message.last_error,
-                    created_at=message.created_at,
-                    dead_at=message.dead_at,
-                )
-            )
-    return letters
-
-
-def retry_dead_letter(runtime: Runtime, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
-    """Make a dead letter due again now, with a fresh count of attempts; ``False`` if it is not one."""
-    with transaction(runtime.sessions, tenant_id) as session:
-        message = session.execute(
-            select(OutboxMessage)
-            .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id == message_id)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if message is None or message.dead_at is None or message.processed_at is not None:
-            return False
-        message.dead_at = None
-        message.attempts = 0
-        message.dispatched_at = None
-        message.available_at = utcnow()
-    log.info("outbox message %s of tenant %s retried by an operator", message_id, tenant_id)
-    return True
-
-
-def outbox_health(runtime: Runtime) -> OutboxHealth:
-    """Counts for the operators' page; on PostgreSQL through the counting function of migration 0007."""
-    with runtime.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            row = conn.execute(
-                text("SELECT unprocessed, overdue, dead_letters FROM tsunagu_outbox_health()")
-            ).one()
-        else:
-            m = OutboxMessage
-            now = utcnow()
-            due = and_(m.processed_at.is_(None), m.dead_at.is_(None))
-            row = conn.execute(
-                select(
-                    select(func.count()).select_from(m).where(due).scalar_subquery(),
-                    select(func.count()).select_from(m).where(due, m.available_at <= now).scalar_subquery(),
-                    select(func.count())
-                    .select_from(m)
-                    .where(m.dead_at.is_not(None), m.processed_at.is_(None))
-                    .scalar_subquery(),
-                )
-            ).one()
-    return OutboxHealth(unprocessed=int(row[0]), overdue=int(row[1]), dead_letters=int(row[2]))

@@ -166,7 +166,7 @@ def _tenants() -> list[Tenant]:
 
 
 def _outbox() -> Any:
-    from ..core.outbox import outbox_health
+    from ..core.outbox_admin import outbox_health
 
     return outbox_health(runtime())
 

@@ -35,7 +35,7 @@ def outbox_group() -> None:
 @outbox_group.command("status")
 def outbox_status() -> None:
     """Messages not yet processed, those overdue, and dead letters (across tenants)."""
-    from ..core.outbox import outbox_health
+    from ..core.outbox_admin import outbox_health
 
     with _runtime() as runtime:
         health = outbox_health(runtime)
@@ -49,7 +49,7 @@ def outbox_status() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def outbox_dead_letters(limit: int, as_json: bool) -> None:
     """List messages given up after the maximum attempts, oldest first, with their last error."""
-    from ..core.outbox import list_dead_letters
+    from ..core.outbox_admin import list_dead_letters
 
     with _runtime() as runtime:
         letters = list_dead_letters(runtime, limit)
@@ -83,7 +83,8 @@ def outbox_dead_letters(limit: int, as_json: bool) -> None:
 @click.option("--all", "retry_all", is_flag=True, help="every dead letter")
 def outbox_retry(message_ids: tuple[str, ...], retry_all: bool) -> None:
     """Make dead letters MESSAGE_IDS (or --all) due again now, with a fresh count of attempts."""
-    from ..core.outbox import MAX_RELAY_BATCH, dead_letter_ids, retry_dead_letter
+    from ..core.outbox import MAX_RELAY_BATCH
+    from ..core.outbox_admin import dead_letter_ids, retry_dead_letter
 
     if not message_ids and not retry_all:
         raise click.UsageError("give the ids of the dead letters to retry, or --all")
