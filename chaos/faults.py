@@ -33,6 +33,7 @@ from . import log
 from .cluster import DatabaseUrls, PostgresCluster, RedisServer
 from .load import ERRORS, Ledger, PingProducer, request
 from .processes import ManagedProcess
+from .sessions import Answer, BrowserSession, ask
 
 RECOVERY_PARTS = ("ready", "api", "outbox", "timers")
 #: How fast the product must answer while PostgreSQL is unreachable or frozen (issue #10, items 7).
@@ -120,6 +121,10 @@ class Harness:
     pings: PingProducer
     recovery_cap: float = 60.0
     api_error_bound: float = 10.0
+    #: a signed-in browser session, to see whether it survives the Redis restart
+    session: BrowserSession | None = None
+    #: probe threads still running when a fault's injection returns
+    pending: list[threading.Thread] = field(default_factory=list)
     window_from_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def owner_query(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -175,9 +180,34 @@ def restart_redis(h: Harness, result: FaultResult) -> None:
     _wait_for_broker_messages(h, result, unacked=1)
     result.started = time.monotonic()
     h.redis.kill()
-    time.sleep(2.0)
+    during = ask(h.web_port, h.session) if h.session is not None else None
+    _sleep_until(result.started + 2.0)
     h.redis.start()
     _ended(result)
+    if h.session is not None and during is not None:
+        thread = threading.Thread(
+            target=_check_session, args=(h, h.session, result, during), name="chaos-session", daemon=True
+        )
+        thread.start()
+        h.pending.append(thread)  # joined after the recovery measurement
+
+
+SESSION_BOUND_S = 15.0
+
+
+def _check_session(h: Harness, session: BrowserSession, result: FaultResult, during: Answer) -> None:
+    """The session signed in before the outage must not have been deleted during it, and must answer as
+    signed in again within :data:`SESSION_BOUND_S` of Redis' return."""
+    probe = Probe("session", f"still signed in within {SESSION_BOUND_S:.0f} s (cookie kept)")
+    result.probes.append(probe)
+    t0 = time.monotonic()
+    answer = ask(h.web_port, session)
+    while not answer.signed_in and time.monotonic() - t0 < SESSION_BOUND_S:
+        time.sleep(0.5)
+        answer = ask(h.web_port, session)
+    probe.seconds = time.monotonic() - t0
+    probe.error = f"during the outage: {during.text}; after: {answer.text}"
+    probe.passed = answer.signed_in and not during.cookie_deleted
 
 
 def _wait_for_broker_messages(h: Harness, result: FaultResult, unacked: int, timeout: float = 5.0) -> None:
@@ -280,6 +310,8 @@ def run_fault(h: Harness, fault: Fault) -> FaultResult:
     fault.inject(h, result)
     log(f"fault {fault.key}: ended after {result.down_seconds:.1f} s; measuring recovery")
     measure_recovery(h, result)
+    _join(h.pending)
+    h.pending.clear()
     recovered = result.recovered_after
     log(
         f"fault {fault.key}: "

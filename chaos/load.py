@@ -62,6 +62,7 @@ class Response:
     status: int
     body: bytes
     seconds: float
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     def json(self) -> Any:
         try:
@@ -86,9 +87,10 @@ def request(
     body: dict[str, Any] | None = None,
     token: str | None = None,
     timeout: float = 20.0,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """One HTTP/1.1 request on a fresh connection to 127.0.0.1:``port``; raises ``OSError`` on failure."""
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     payload = None
@@ -100,7 +102,10 @@ def request(
     try:
         conn.request(method, path, body=payload, headers=headers)
         response = conn.getresponse()
-        return Response(response.status, response.read(), time.monotonic() - t0)
+        raw = response.read()
+        return Response(
+            response.status, raw, time.monotonic() - t0, {k.lower(): v for k, v in response.getheaders()}
+        )
     finally:
         conn.close()
 

@@ -42,8 +42,10 @@ from .faults import Fault, FaultResult, Harness, run_fault, standard_faults
 from .load import ERRORS, CaseClient, Ledger, PingProducer, ping_enqueuer
 from .processes import REPO_ROOT, ManagedProcess, Supervisor, beat, product_env, run_cli, web, worker
 from .report import RunInfo, as_data, commit, machine, render, write
+from .sessions import BrowserSession, ask, sign_in
 
 TENANT = "yokohama"  # hybrid meetings: urgent cases go to an ad hoc meeting (the path of chaos.load)
+PROBE_USER = "chaos-probe@chaos.example.jp"
 CASEWORK = REPO_ROOT / "workflows" / "casework" / "casework.bpmn"
 
 
@@ -229,7 +231,7 @@ class Run:
                 "--tenant",
                 TENANT,
                 "--user",
-                f"chaos-{n}@chaos.example.jp",
+                PROBE_USER if n == 0 else f"chaos-{n}@chaos.example.jp",
                 "--roles",
                 "tenant_admin",
                 "--name",
@@ -274,6 +276,7 @@ class Run:
             api_error_bound=self.o.api_error_bound or _api_error_bound(settings),
         )
         harness.pings.interval = 1.0 / self.o.pings_per_second
+        harness.session = self._signed_in_session(harness)
         self.pings = harness.pings
         self.clients = [
             CaseClient(
@@ -282,6 +285,22 @@ class Run:
             for n, token in enumerate(tokens[1:], start=1)
         ]
         return harness
+
+    def _signed_in_session(self, h: Harness) -> BrowserSession:
+        """A browser session of the probe user, checked to be signed in before any fault."""
+        rows = h.owner_query(
+            "SELECT u.tenant_id, u.id FROM user_account u JOIN tenant t ON t.id = u.tenant_id "
+            "WHERE t.slug = %(s)s AND u.email = %(e)s",
+            {"s": TENANT, "e": PROBE_USER},
+        )
+        if not rows:
+            raise ChaosError(f"user {PROBE_USER} is missing")
+        tenant_id, user_id = (uuid.UUID(str(v)) for v in rows[0])
+        session = sign_in(self.runtime, tenant_id, TENANT, user_id)
+        answer = ask(h.web_port, session)
+        if not answer.signed_in:
+            raise ChaosError(f"the suite's browser session is not signed in: the inbox answers {answer.text}")
+        return session
 
     def start_load(self) -> None:
         for client in self.clients:
