@@ -404,7 +404,10 @@ def _readyz(h: Harness) -> tuple[bool, str]:
         response = request(h.web_port, "GET", "/readyz", timeout=3)
     except OSError as exc:
         return False, f"/readyz: {type(exc).__name__}"
-    return response.status == 200, f"/readyz answers {response.status}"
+    data = response.json()
+    status = data.get("status") if isinstance(data, dict) else None
+    # "degraded" (200 while Redis is away) is not recovered yet: only "ok" is
+    return response.status == 200 and status == "ok", f"/readyz answers {response.status} {status}"
 
 
 def _api_write(h: Harness) -> tuple[bool, str]:
