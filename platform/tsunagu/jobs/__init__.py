@@ -43,7 +43,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         # Visibility timeout: Redis hands an unacknowledged task (its worker was killed) out again after an hour.
         # Correctness does not depend on it: the outbox relay re-sends an unprocessed message within
-        # TSUNAGU_OUTBOX_REDELIVER_SECONDS. It must exceed the longest retry countdown (tasks.py), or Redis
+        # TSUNAGU_OUTBOX_REDELIVER_SECONDS. It must exceed the longest retry countdown (10 s, tasks.py), or Redis
         # would hand out a waiting retry twice.
         "broker_transport_options": {"visibility_timeout": 3600},
         "task_serializer": "json",

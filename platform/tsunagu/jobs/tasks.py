@@ -4,7 +4,7 @@ The worker builds its :class:`~tsunagu.core.runtime.Runtime` on the first task, 
 tasks (after a prefork pool has forked), and keeps it for the life of that process.
 
 A message whose outcome could not be written down (the database is unreachable: ``DeliveryDeferred``) is
-retried with exponential backoff and full jitter — 1, 2, 4, 8, then at most 15 s apart — so a worker consuming
+retried with exponential backoff and full jitter — 1, 2, 4, 8, then at most 10 s apart — so a worker consuming
 a backlog while PostgreSQL restarts drops nothing and catches up within seconds of its return. Celery publishes
 the retry before it acknowledges the original. After :data:`RETRY_LIMIT` retries (a minute and a half on average) the task
 gives up; the outbox row is still unprocessed, and the relay sends it again.
@@ -60,8 +60,8 @@ worker_shutdown.connect(_drop_runtime, weak=False)
 
 
 #: Retries of a task whose database was unreachable; the relay's redelivery covers longer outages.
-RETRY_LIMIT = 15
-RETRY_BACKOFF_MAX_SECONDS = 15
+RETRY_LIMIT = 20
+RETRY_BACKOFF_MAX_SECONDS = 10
 
 
 @app.task(
