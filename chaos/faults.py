@@ -19,6 +19,7 @@ A part not met within :attr:`Harness.recovery_cap` seconds is reported as not re
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from .processes import ManagedProcess
 from .sessions import Answer, BrowserSession, ask
 
 RECOVERY_PARTS = ("ready", "api", "outbox", "timers")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: How fast the product must answer while PostgreSQL is unreachable or frozen (issue #10, items 7).
 HEALTH_BOUND_S = 2.0
 #: How long a relaunched process may take to be ready before the note says it never was.
@@ -322,12 +324,11 @@ def run_fault(h: Harness, fault: Fault) -> FaultResult:
     errors = [e for e in events if e.outcome in ERRORS]
     result.api_errors = sum(1 for e in errors if e.source == "api")
     result.ping_errors = sum(1 for e in errors if e.source == "ping")
-    seen: set[str] = set()
+    kinds: set[str] = set()
     for event in errors:
-        sample = f"{event.source} {event.outcome}: {event.detail}"[:160]
-        head = sample[:60]
-        if head not in seen and len(result.error_samples) < 4:
-            seen.add(head)
+        sample = UUID_RE.sub("<id>", f"{event.source} {event.outcome}: {event.detail}")[:160]
+        if sample[:70] not in kinds and len(result.error_samples) < 3:
+            kinds.add(sample[:70])
             result.error_samples.append(sample)
     h.window_from_wall = result.ended_wall
     return result

@@ -71,7 +71,8 @@ class Response:
             return None
 
     def text(self, limit: int) -> str:
-        return self.body[:limit].decode("utf-8", errors="replace")
+        """The body as text, on one line, at most ``limit`` characters."""
+        return " ".join(self.body.decode("utf-8", errors="replace").split())[:limit]
 
     @property
     def is_json_error(self) -> bool:
@@ -141,8 +142,9 @@ class Ledger:
 
     def record(self, source: str, outcome: str, detail: str = "", started: float | None = None) -> None:
         now = time.monotonic()
+        detail = " ".join(detail.split())[:300]  # one line: it ends up in a Markdown table
         with self.lock:
-            self.events.append(Event(now if started is None else started, now, source, outcome, detail[:300]))
+            self.events.append(Event(now if started is None else started, now, source, outcome, detail))
 
     def acknowledge_case(self, case_id: str) -> None:
         with self.lock:

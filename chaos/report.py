@@ -32,6 +32,7 @@ class RunInfo:
     harness_failures: list[str] = field(default_factory=list)
     #: lines of interest in the processes' logs (gunicorn worker timeouts, worker and beat errors)
     log_counts: dict[str, int] = field(default_factory=dict)
+    exceptions: list[str] = field(default_factory=list)
 
 
 def _seconds(value: float | None, cap: float) -> str:
@@ -139,6 +140,8 @@ def render(t: Totals, faults: list[FaultResult], info: RunInfo, cap: float) -> s
         notes.append(f"- outside the faults: `{sample}`")
     if info.log_counts:
         notes.append("- in the logs: " + ", ".join(f"{k}: {v}" for k, v in info.log_counts.items()))
+    for line in info.exceptions:
+        notes.append(f"- traceback in {line}")
     if notes:
         out += ["Notes:", "", *notes, ""]
     return "\n".join(out)

@@ -416,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             completions_per_s=len(run.ledger.completions) / load_seconds if load_seconds else 0.0,
             harness_failures=failures,
             log_counts=_log_counts(run.processes),
+            exceptions=_exceptions(run.processes),
         )
         passed = (
             totals.passed
@@ -452,6 +453,20 @@ LOG_PATTERNS = (
 def _log_counts(processes: list[ManagedProcess]) -> dict[str, int]:
     texts = {p.name: p.log_text() for p in processes}
     return {label: texts.get(name, "").count(marker) for name, label, marker in LOG_PATTERNS}
+
+
+def _exceptions(processes: list[ManagedProcess], per_process: int = 3) -> list[str]:
+    """The distinct exceptions the processes' logs end their tracebacks with (first few of each)."""
+    found: list[str] = []
+    for proc in processes:
+        seen: dict[str, int] = {}
+        for chunk in proc.log_text().split("Traceback (most recent call last):")[1:]:
+            line = next((ln for ln in chunk.splitlines() if ln and not ln[0].isspace()), "")
+            key = line[:120]
+            seen[key] = seen.get(key, 0) + 1
+        for line, count in list(seen.items())[:per_process]:
+            found.append(f"{proc.name} ({count}×): {line}")
+    return found
 
 
 def _redis_version(port: int) -> str:
