@@ -5,7 +5,8 @@
 * ``attempts`` counts failed handler runs (``dispatch_count`` keeps counting publishes); ``dead_at`` marks a
   message given up after the maximum, which the relay no longer sends until an operator retries it.
 * ``tsunagu_outbox_due`` replaces ``tsunagu_outbox_pending``: no 60-second floor and no attempt count, since
-  the redelivery time is on the row. ``tsunagu_outbox_dead_letters`` (IDs only) and ``tsunagu_outbox_health``
+  the redelivery time is on the row; the caller says how long a published message must have been in flight
+  to be sent again (0 while the broker's queue is empty, longer behind a backlog). ``tsunagu_outbox_dead_letters`` (IDs only) and ``tsunagu_outbox_health``
   (three counts) are the operators' narrow cross-tenant paths. All are ``SECURITY DEFINER`` owned by the
   migration role and callable only by the roles granted explicitly (``env.py`` grants the application role).
 
@@ -36,19 +37,21 @@ OLD_PENDING_WHERE = "dispatched_at IS NULL AND processed_at IS NULL"
 OLD_IN_FLIGHT_WHERE = "dispatched_at IS NOT NULL AND processed_at IS NULL"
 OLD_MAX_ATTEMPTS = 8
 
-DUE_FUNCTION = "tsunagu_outbox_due(integer)"
+DUE_FUNCTION = "tsunagu_outbox_due(integer, double precision)"
 DEAD_FUNCTION = "tsunagu_outbox_dead_letters(integer)"
 HEALTH_FUNCTION = "tsunagu_outbox_health()"
 OLD_PENDING_FUNCTION = "tsunagu_outbox_pending(integer, integer, integer)"
 
 CREATE_DUE_FUNCTION = """
-CREATE FUNCTION tsunagu_outbox_due(lim integer)
+CREATE FUNCTION tsunagu_outbox_due(lim integer, in_flight_seconds double precision)
 RETURNS TABLE (tenant_id uuid, id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = public, pg_temp
 AS $$
     SELECT o.tenant_id, o.id FROM outbox_message AS o
      WHERE o.processed_at IS NULL AND o.dead_at IS NULL AND o.available_at <= now()
+       AND (o.dispatched_at IS NULL
+            OR o.dispatched_at <= now() - make_interval(secs => greatest(in_flight_seconds, 0)))
      ORDER BY o.available_at
      LIMIT least(greatest(lim, 0), 1000)
 $$

@@ -50,8 +50,8 @@ class Settings:
     db_statement_timeout_seconds: float = 10.0
     db_lock_timeout_seconds: float = 5.0
     db_idle_in_transaction_timeout_seconds: float = 60.0
-    #: An outbox message published but still unprocessed this long after is published again (the broker or a
-    #: killed worker lost it); the wait doubles with each such re-send, up to 16 times.
+    #: An outbox message published but still unprocessed this long after is published again once nothing waits
+    #: in the broker's queue (the broker or a killed worker lost it); the wait doubles with each re-send.
     outbox_redeliver_seconds: float = 20.0
     #: Failed handler runs after which a message becomes a dead letter (``tsunagu outbox dead-letters``).
     outbox_max_attempts: int = 8

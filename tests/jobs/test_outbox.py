@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from tsunagu.config import Settings
 from tsunagu.core.context import NoTenantBound
 from tsunagu.core.db import utcnow
 from tsunagu.core.outbox import (
+    MAX_REDELIVER_FACTOR,
     PING_TOPIC,
     PROCESS_TASK,
     JobReceipt,
@@ -294,15 +296,30 @@ def test_a_delayed_message_is_not_relayed_before_it_is_due(inline_runtime: Runti
     assert receipt_count(inline_runtime, tenant.id, message_id) == 1
 
 
+class LossyBroker:
+    """A publisher whose broker loses every message, with a queue that looks as long as ``waiting`` says."""
+
+    def __init__(self, waiting: int = 0) -> None:
+        self.lost: list[uuid.UUID] = []
+        self.queue = waiting
+
+    def publish(self, _settings: Settings, _tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.lost.append(message_id)
+
+    def waiting(self, _settings: Settings) -> int | None:
+        return self.queue
+
+
 def test_a_message_the_broker_lost_is_sent_again_after_seconds_with_a_growing_wait(
     runtime: Runtime, broker_settings: Settings
 ) -> None:
-    lost: list[uuid.UUID] = []
-    settings = dataclasses.replace(broker_settings, outbox_redeliver_seconds=0.3)
-    lossy = dataclasses.replace(runtime, settings=settings)
+    broker = LossyBroker()
+    lossy = dataclasses.replace(
+        runtime, settings=dataclasses.replace(broker_settings, outbox_redeliver_seconds=0.3)
+    )
     tenant = make_tenant(lossy)
     message_id = enqueue_ping(lossy, tenant.id)
-    previous = set_publisher(lambda _settings, _tenant_id, mid: lost.append(mid))  # a broker that drops all
+    previous = set_publisher(broker)
     try:
         assert relay_pending(lossy) == 1
         first = load(lossy, tenant.id, message_id)
@@ -316,7 +333,31 @@ def test_a_message_the_broker_lost_is_sent_again_after_seconds_with_a_growing_wa
         assert second.available_at - second.dispatched_at == timedelta(seconds=0.6)  # doubled
     finally:
         set_publisher(previous)
-    assert lost == [message_id, message_id]
+    assert broker.lost == [message_id, message_id]
+
+
+def test_a_message_behind_a_backlog_is_not_sent_again_until_the_queue_is_empty(
+    runtime: Runtime, broker_settings: Settings
+) -> None:
+    broker = LossyBroker(waiting=250)  # the queue holds a backlog: our message is late, not lost
+    late = dataclasses.replace(
+        runtime, settings=dataclasses.replace(broker_settings, outbox_redeliver_seconds=0.2)
+    )
+    tenant = make_tenant(late)
+    message_id = enqueue_ping(late, tenant.id)
+    previous = set_publisher(broker)
+    try:
+        assert relay_pending(late) == 1
+        time.sleep(0.5)  # past its redelivery time
+        assert relay_pending(late) == 0
+        broker.queue = 0  # the backlog is gone and the message still unprocessed: it was lost
+        assert relay_pending(late) == 1
+        broker.queue = 250
+        time.sleep(0.2 * MAX_REDELIVER_FACTOR + 0.1)  # in flight 16 x the wait: sent whatever the queue holds
+        assert relay_pending(late) == 1
+    finally:
+        set_publisher(previous)
+    assert broker.lost == [message_id] * 3
 
 
 def test_the_redelivery_wait_doubles_up_to_sixteen_times(pg_settings: Settings) -> None:
@@ -347,7 +388,7 @@ def test_the_cross_tenant_path_returns_ids_only_and_is_not_public(runtime: Runti
     assert set(pending_messages(runtime)) == expected
 
     with runtime.engine.connect() as conn:
-        result = conn.execute(text("SELECT * FROM tsunagu_outbox_due(10)"))
+        result = conn.execute(text("SELECT * FROM tsunagu_outbox_due(10, 0)"))
         assert list(result.keys()) == ["tenant_id", "id"]
         assert list(conn.execute(text("SELECT * FROM tsunagu_outbox_dead_letters(10)")).keys()) == [
             "tenant_id",

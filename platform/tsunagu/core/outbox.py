@@ -16,10 +16,14 @@ Delivery is at least once, the effect exactly once:
   delivered twice has its effect once.
 
 ``available_at`` is when the relay next sends a message: at first when it was enqueued (or after its delay);
-on dispatch, ``settings.outbox_redeliver_seconds`` later, so a message the broker lost or a killed worker
-took with it is sent again within seconds (the wait doubles with each such re-send, up to
-:data:`MAX_REDELIVER_FACTOR` times, so a long backlog is not multiplied). Consumers are idempotent, so
-redelivery costs a duplicate at most, and the broker's own visibility timeout no longer matters.
+on dispatch, ``settings.outbox_redeliver_seconds`` later (doubling with each re-send of the same message, up
+to :data:`MAX_REDELIVER_FACTOR` times). A message published and still unprocessed then is sent again — but
+only while nothing is waiting in the broker's queue: a message behind a backlog is not lost, only late, and
+re-sending it would multiply the backlog. When the queue is empty, an unprocessed message past its time was
+lost (by the broker, or with a killed worker that held it), and is sent again within seconds. A message in
+flight :data:`MAX_REDELIVER_FACTOR` × the redelivery time is sent again whatever the queue holds. Consumers
+are idempotent, so redelivery costs a duplicate at most, and the broker's own visibility timeout no longer
+matters.
 
 Failures, two kinds:
 
@@ -65,6 +69,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     func,
+    or_,
     select,
     text,
     update,
@@ -253,9 +258,13 @@ def _ping(session: TenantSession, message: OutboxMessage) -> None:
 
 
 class Publisher(Protocol):
-    """Hands ``(tenant_id, message_id)`` to the broker of ``settings``; raises if the broker cannot take it."""
+    """The transport the relay hands messages to (``tsunagu.jobs.CeleryPublisher``)."""
 
-    def __call__(self, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None: ...
+    def publish(self, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Hand ``(tenant_id, message_id)`` to the broker of ``settings``; raise if it cannot take it."""
+
+    def waiting(self, settings: Settings) -> int | None:
+        """How many messages wait in the broker's queue, ``None`` when it cannot tell."""
 
 
 _publisher: Publisher | None = None
@@ -269,12 +278,12 @@ def set_publisher(publisher: Publisher | None) -> Publisher | None:
     return previous
 
 
-def _publish(settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+def _registered_publisher() -> Publisher:
     if _publisher is None:
         raise RuntimeError(
             "no outbox publisher registered: import tsunagu.jobs (the worker side) before relaying to a broker"
         )
-    _publisher(settings, tenant_id, message_id)
+    return _publisher
 
 
 # --- consuming ------------------------------------------------------------------------------------------
@@ -383,13 +392,28 @@ def _record_failure(runtime: Runtime, tenant_id: uuid.UUID, message_id: uuid.UUI
 # --- relaying -------------------------------------------------------------------------------------------
 
 
-def _dispatchable(now: datetime) -> ColumnElement[bool]:
-    """The relay's condition, the same as in ``tsunagu_outbox_due`` (migration 0007)."""
+def _dispatchable(now: datetime, in_flight_since: timedelta = timedelta(0)) -> ColumnElement[bool]:
+    """The relay's condition, the same as in ``tsunagu_outbox_due`` (migration 0007): due, and if already
+    published, published at least ``in_flight_since`` ago."""
     m = OutboxMessage
-    return and_(m.processed_at.is_(None), m.dead_at.is_(None), m.available_at <= now)
+    return and_(
+        m.processed_at.is_(None),
+        m.dead_at.is_(None),
+        m.available_at <= now,
+        or_(m.dispatched_at.is_(None), m.dispatched_at <= now - in_flight_since),
+    )
 
 
-def pending_messages(runtime: Runtime, limit: int = 100) -> list[tuple[uuid.UUID, uuid.UUID]]:
+def _in_flight_since(settings: Settings, waiting: int | None) -> timedelta:
+    """How long a published message must have been in flight to be re-sent, given the broker's queue."""
+    if not waiting:  # empty, or unknown: an unprocessed message past its time was lost
+        return timedelta(0)
+    return timedelta(seconds=settings.outbox_redeliver_seconds * MAX_REDELIVER_FACTOR)
+
+
+def pending_messages(
+    runtime: Runtime, limit: int = 100, in_flight_since: timedelta = timedelta(0)
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """``(tenant_id, message_id)`` of messages due for dispatch, across tenants; IDs only.
 
     On PostgreSQL the application role cannot see across tenants, so this goes through the one
@@ -399,12 +423,16 @@ def pending_messages(runtime: Runtime, limit: int = 100) -> list[tuple[uuid.UUID
     with runtime.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             rows = conn.execute(
-                text("SELECT tenant_id, id FROM tsunagu_outbox_due(:lim)"), {"lim": limit}
+                text("SELECT tenant_id, id FROM tsunagu_outbox_due(:lim, :since)"),
+                {"lim": limit, "since": in_flight_since.total_seconds()},
             ).all()
         else:
             m = OutboxMessage
             rows = conn.execute(
-                select(m.tenant_id, m.id).where(_dispatchable(utcnow())).order_by(m.available_at).limit(limit)
+                select(m.tenant_id, m.id)
+                .where(_dispatchable(utcnow(), in_flight_since))
+                .order_by(m.available_at)
+                .limit(limit)
             ).all()
     return [(uuid.UUID(str(tid)), uuid.UUID(str(mid))) for tid, mid in rows]
 
@@ -412,18 +440,20 @@ def pending_messages(runtime: Runtime, limit: int = 100) -> list[tuple[uuid.UUID
 def relay_pending(runtime: Runtime, limit: int = 100) -> int:
     """Dispatch up to ``limit`` due messages; returns how many this call dispatched.
 
-    With a broker, each message is published to ``settings.celery_queue`` while its row is locked and marked,
-    just before the commit. Without one (the demo), the messages are processed inline after the commit.
+    With a broker, messages are claimed and published in one transaction per tenant (their rows locked and
+    marked, published just before the commit). Without one (the demo), they are processed inline after it.
     """
     settings = runtime.settings
+    publisher = _registered_publisher() if settings.uses_broker else None
+    since = _in_flight_since(settings, publisher.waiting(settings) if publisher is not None else 0)
     dispatched: list[tuple[uuid.UUID, uuid.UUID]] = []
-    for tenant_id, message_id in pending_messages(runtime, limit):
+    for tenant_id, message_ids in _by_tenant(pending_messages(runtime, limit, since)):
         with transaction(runtime.sessions, tenant_id) as session:
-            if not _claim(session, settings, tenant_id, message_id):
-                continue  # another relay holds it or got there first
-            if settings.uses_broker:
-                _publish(settings, tenant_id, message_id)
-        dispatched.append((tenant_id, message_id))
+            claimed = _claim(session, settings, tenant_id, message_ids, since)  # what no other relay holds
+            if publisher is not None:
+                for message_id in claimed:
+                    publisher.publish(settings, tenant_id, message_id)
+        dispatched.extend((tenant_id, message_id) for message_id in claimed)
     if not settings.uses_broker:
         for tenant_id, message_id in dispatched:
             try:
@@ -435,29 +465,51 @@ def relay_pending(runtime: Runtime, limit: int = 100) -> int:
     return len(dispatched)
 
 
-def _claim(session: TenantSession, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+def _by_tenant(
+    messages: list[tuple[uuid.UUID, uuid.UUID]],
+) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """Message ids grouped by tenant, tenants and messages in the order given (oldest due first)."""
+    groups: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for tenant_id, message_id in messages:
+        groups.setdefault(tenant_id, []).append(message_id)
+    return list(groups.items())
+
+
+def _claim(
+    session: TenantSession,
+    settings: Settings,
+    tenant_id: uuid.UUID,
+    message_ids: list[uuid.UUID],
+    in_flight_since: timedelta,
+) -> list[uuid.UUID]:
+    """Lock and mark the messages still due that no other relay holds; their ids, in the order given."""
     m = OutboxMessage
     now = utcnow()
-    key = and_(m.tenant_id == tenant_id, m.id == message_id)
+    mine = and_(m.tenant_id == tenant_id, m.id.in_(message_ids))
+    due = _dispatchable(now, in_flight_since)
     locked = session.execute(
-        select(m.dispatch_count, m.attempts).where(key, _dispatchable(now)).with_for_update(skip_locked=True)
-    ).one_or_none()
-    if locked is None:
-        return False
-    # Publishes not followed by a recorded failure: the message was sent and got lost that many times before.
-    redeliveries = locked.dispatch_count - locked.attempts
-    # Conditional as well as locked: SQLite has no row locks, and the condition keeps the claim atomic there.
-    result = session.execute(
-        update(m)
-        .where(key, _dispatchable(now))
-        .values(
-            dispatched_at=now,
-            dispatch_count=m.dispatch_count + 1,
-            available_at=now + redeliver_delay(settings, redeliveries),
+        select(m.id, m.dispatch_count, m.attempts).where(mine, due).with_for_update(skip_locked=True)
+    ).all()
+    # Publishes not followed by a recorded failure: how often each was sent and lost before.
+    by_redeliveries: dict[int, list[uuid.UUID]] = {}
+    for row in locked:
+        by_redeliveries.setdefault(row.dispatch_count - row.attempts, []).append(row.id)
+    claimed: set[uuid.UUID] = set()
+    for redeliveries, ids in by_redeliveries.items():
+        # Conditional as well as locked: SQLite has no row locks, and the condition keeps the claim atomic.
+        result = session.execute(
+            update(m)
+            .where(m.tenant_id == tenant_id, m.id.in_(ids), due)
+            .values(
+                dispatched_at=now,
+                dispatch_count=m.dispatch_count + 1,
+                available_at=now + redeliver_delay(settings, redeliveries),
+            )
+            .returning(m.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+        claimed.update(result.scalars())
+    return [message_id for message_id in message_ids if message_id in claimed]
 
 
 # --- dead letters and the operators' view ---------------------------------------------------------------

@@ -4,7 +4,7 @@ Importing this module touches neither the environment nor the database: the work
 from ``TSUNAGU_*`` variables the first time Celery needs it, and the worker builds its database runtime on the
 first task (``tasks.py``). Work reaches the worker only through the outbox (``core/outbox.py``), as the one
 task ``tsunagu.outbox.process`` with JSON arguments ``[tenant_id, message_id]``; importing this module registers
-:func:`send_process_message` as the outbox's publisher (core itself knows no transport).
+:class:`CeleryPublisher` as the outbox's publisher (core itself knows no transport).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ TASK_MODULES = ("tsunagu.jobs.tasks",)
 _settings: Settings | None = None
 _lock = threading.Lock()
 _publishers: dict[str, Celery] = {}
+_queue_clients: dict[str, Any] = {}
 
 
 def settings_from_env() -> Settings:
@@ -112,9 +113,40 @@ def send_process_message(settings: Settings, tenant_id: uuid.UUID, message_id: u
     )
 
 
+def queue_length(settings: Settings) -> int | None:
+    """Messages waiting in ``settings.celery_queue`` (not those a worker holds), or ``None`` if Redis cannot
+    say within a second. Celery's Redis transport keeps a queue as a list under the queue's name."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    if not settings.redis_url:
+        return None
+    with _lock:
+        client = _queue_clients.get(settings.redis_url)
+        if client is None:
+            client = _queue_clients[settings.redis_url] = redis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+            )
+    try:
+        return int(client.llen(settings.celery_queue))
+    except redis.RedisError:  # Redis down: publishing will say so
+        return None
+
+
+class CeleryPublisher:
+    """The outbox's transport: Celery on Redis (``core.outbox.Publisher``)."""
+
+    def publish(self, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        send_process_message(settings, tenant_id, message_id)
+
+    def waiting(self, settings: Settings) -> int | None:
+        return queue_length(settings)
+
+
 def install_outbox_publisher() -> None:
     """Make the outbox relay publish through Celery (done on import; explicit for start-up code)."""
-    set_publisher(send_process_message)
+    set_publisher(CeleryPublisher())
 
 
 install_outbox_publisher()
@@ -125,3 +157,6 @@ def close_publishers() -> None:
         for publisher in _publishers.values():
             publisher.close()
         _publishers.clear()
+        for client in _queue_clients.values():
+            client.close()
+        _queue_clients.clear()
