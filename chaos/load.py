@@ -30,6 +30,8 @@ from typing import Any
 
 from . import log
 
+#: How long a client waits before looking again when none of its cases has a task ready.
+IDLE_SECONDS = 1.0
 #: Monitoring check-ins per case before the consultant asks for the evaluation that closes it.
 MONITORING_ROUNDS = 2
 #: The user tasks of the path, in the order a case reaches them (the earliest ready one is worked first).
@@ -304,8 +306,11 @@ class CaseClient(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stop_event.is_set():
-                if not self._round():
+                healthy, worked = self._round()
+                if not healthy:
                     self._stop_event.wait(0.5)  # the product is failing: back off a little
+                elif not worked:
+                    self._stop_event.wait(IDLE_SECONDS)  # every case waits for its timer: look again later
                 else:
                     self._stop_event.wait(self.think)
         except Exception as exc:  # a harness bug must show in the report, not end a thread silently
@@ -331,8 +336,12 @@ class CaseClient(threading.Thread):
         self.ledger.record("api", outcome, detail, started)
         return response
 
-    def _round(self) -> bool:
-        """Open a case if there is room, then work every ready task of this client's cases once."""
+    def _round(self) -> tuple[bool, bool]:
+        """Open a case if there is room, then work every ready task of this client's cases once.
+
+        Returns whether every request succeeded, and whether anything was done (a case opened, a task
+        completed)."""
+        worked = False
         if len(self.cases) < self.max_cases:
             response = self._call(
                 "POST",
@@ -347,13 +356,14 @@ class CaseClient(threading.Thread):
                 },
             )
             if response is None or response.status != 201:
-                return False
+                return False, False
             case_id = response.json()["id"]
             self.ledger.acknowledge_case(case_id)
             self.cases[case_id] = CaseState()
+            worked = True
         listing = self._call("GET", "/tasks?scope=all&state=ready&limit=500")
         if listing is None or listing.status != 200:
-            return False
+            return False, worked
         ready: dict[str, list[dict[str, Any]]] = {}
         for task in listing.json():
             if task.get("case_id") in self.cases:
@@ -366,10 +376,12 @@ class CaseClient(threading.Thread):
                     healthy = self._check_closed(case_id) and healthy
                 continue
             task = min(tasks, key=lambda t: PATH.index(t["name"]) if t["name"] in PATH else len(PATH))
-            healthy = self._complete(case_id, state, task) and healthy
+            done = self._complete(case_id, state, task)
+            healthy = done and healthy
+            worked = worked or done
             if self._stop_event.is_set():
                 break
-        return healthy
+        return healthy, worked
 
     def _complete(self, case_id: str, state: CaseState, task: dict[str, Any]) -> bool:
         element = task["name"]

@@ -41,7 +41,7 @@ from .cluster import PostgresCluster, RedisServer, describe, log_versions
 from .faults import Fault, FaultResult, Harness, run_fault, standard_faults
 from .load import ERRORS, CaseClient, Ledger, PingProducer, ping_enqueuer
 from .processes import REPO_ROOT, ManagedProcess, Supervisor, beat, product_env, run_cli, web, worker
-from .report import RunInfo, as_data, commit, machine, render, write
+from .report import RunInfo, as_data, commit, load_average, machine, render, write
 from .sessions import BrowserSession, ask, sign_in
 
 TENANT = "yokohama"  # hybrid meetings: urgent cases go to an ad hoc meeting (the path of chaos.load)
@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     started_wall = datetime.now(UTC)
+    load_before = load_average()
     t0 = time.monotonic()
     run = Run(options)
     passed = False
@@ -417,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             harness_failures=failures,
             log_counts=_log_counts(run.processes),
             exceptions=_exceptions(run.processes),
+            load_before=load_before,
+            load_after=load_average(),
         )
         passed = (
             totals.passed
