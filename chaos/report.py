@@ -36,6 +36,7 @@ class RunInfo:
     #: the machine's load average (1, 5, 15 min) when the run began and when it ended
     load_before: str = ""
     load_after: str = ""
+    cpu: str = ""
 
 
 def _seconds(value: float | None, cap: float) -> str:
@@ -117,8 +118,8 @@ def render(t: Totals, faults: list[FaultResult], info: RunInfo, cap: float) -> s
         f"{info.started:%Y-%m-%d %H:%M} UTC, commit `{info.commit}`, {info.machine}, PostgreSQL {info.postgres}, "
         f"Redis {info.redis}; {info.seconds / 60:.1f} min ({info.seconds:.0f} s) in all; "
         f"{info.completions_per_s:.1f} completions/s on average; machine load average {info.load_before} at "
-        f"the start, {info.load_after} at the end (1/5/15 min); processes that exited by themselves and "
-        f"were restarted: {crash_text}.",
+        f"the start, {info.load_after} at the end (1/5/15 min); from the load's start to the checks "
+        f"{info.cpu or 'CPU not sampled'}; processes that exited by themselves and were restarted: {crash_text}.",
         "",
         headline(t, faults, info.recovery_bound),
         "",

@@ -38,6 +38,7 @@ import requests
 from . import ChaosError, log
 from .checks import run_checks
 from .cluster import PostgresCluster, RedisServer, describe, log_versions
+from .cpu import CpuSampler
 from .faults import Fault, FaultResult, Harness, run_fault, standard_faults
 from .load import ERRORS, CaseClient, Ledger, PingProducer, ping_enqueuer
 from .processes import REPO_ROOT, ManagedProcess, Supervisor, beat, product_env, run_cli, web, worker
@@ -386,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         harness = run.setup()
         pg_version = log_versions(run.cluster)
+        sampler = CpuSampler(lambda: [pid] if (pid := run.cluster.postmaster_pid()) else [])
+        sampler.start()
         run.start_load()
         load_started = time.monotonic()
         log(
@@ -399,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         run.stop_load()
         load_seconds = time.monotonic() - load_started
         cutoff = drain(harness, options.drain_cap)
+        cpu = sampler.stop()
         totals = run_checks(harness.urls.owner_dsn, run.ledger, cutoff)
         windows = [(f.started, f.window_end) for f in results]
         calm = [e for e in run.ledger.outside(windows) if e.outcome in ERRORS or e.outcome == "4xx"]
@@ -420,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             exceptions=_exceptions(run.processes),
             load_before=load_before,
             load_after=load_average(),
+            cpu=cpu.describe(),
         )
         passed = (
             totals.passed
