@@ -19,6 +19,7 @@ A part not met within :attr:`Harness.recovery_cap` seconds is reported as not re
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +34,10 @@ from . import log
 from .cluster import DatabaseUrls, PostgresCluster, RedisServer
 from .load import ERRORS, Ledger, PingProducer, request
 from .processes import ManagedProcess
+from .sessions import Answer, BrowserSession, ask
 
 RECOVERY_PARTS = ("ready", "api", "outbox", "timers")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: How fast the product must answer while PostgreSQL is unreachable or frozen (issue #10, items 7).
 HEALTH_BOUND_S = 2.0
 #: How long a relaunched process may take to be ready before the note says it never was.
@@ -120,6 +123,10 @@ class Harness:
     pings: PingProducer
     recovery_cap: float = 60.0
     api_error_bound: float = 10.0
+    #: a signed-in browser session, to see whether it survives the Redis restart
+    session: BrowserSession | None = None
+    #: probe threads still running when a fault's injection returns
+    pending: list[threading.Thread] = field(default_factory=list)
     window_from_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def owner_query(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -175,9 +182,34 @@ def restart_redis(h: Harness, result: FaultResult) -> None:
     _wait_for_broker_messages(h, result, unacked=1)
     result.started = time.monotonic()
     h.redis.kill()
-    time.sleep(2.0)
+    during = ask(h.web_port, h.session) if h.session is not None else None
+    _sleep_until(result.started + 2.0)
     h.redis.start()
     _ended(result)
+    if h.session is not None and during is not None:
+        thread = threading.Thread(
+            target=_check_session, args=(h, h.session, result, during), name="chaos-session", daemon=True
+        )
+        thread.start()
+        h.pending.append(thread)  # joined after the recovery measurement
+
+
+SESSION_BOUND_S = 15.0
+
+
+def _check_session(h: Harness, session: BrowserSession, result: FaultResult, during: Answer) -> None:
+    """The session signed in before the outage must not have been deleted during it, and must answer as
+    signed in again within :data:`SESSION_BOUND_S` of Redis' return."""
+    probe = Probe("session", f"still signed in within {SESSION_BOUND_S:.0f} s (cookie kept)")
+    result.probes.append(probe)
+    t0 = time.monotonic()
+    answer = ask(h.web_port, session)
+    while not answer.signed_in and time.monotonic() - t0 < SESSION_BOUND_S:
+        time.sleep(0.5)
+        answer = ask(h.web_port, session)
+    probe.seconds = time.monotonic() - t0
+    probe.error = f"during the outage: {during.text}; after: {answer.text}"
+    probe.passed = answer.signed_in and not during.cookie_deleted
 
 
 def _wait_for_broker_messages(h: Harness, result: FaultResult, unacked: int, timeout: float = 5.0) -> None:
@@ -280,6 +312,8 @@ def run_fault(h: Harness, fault: Fault) -> FaultResult:
     fault.inject(h, result)
     log(f"fault {fault.key}: ended after {result.down_seconds:.1f} s; measuring recovery")
     measure_recovery(h, result)
+    _join(h.pending)
+    h.pending.clear()
     recovered = result.recovered_after
     log(
         f"fault {fault.key}: "
@@ -290,12 +324,11 @@ def run_fault(h: Harness, fault: Fault) -> FaultResult:
     errors = [e for e in events if e.outcome in ERRORS]
     result.api_errors = sum(1 for e in errors if e.source == "api")
     result.ping_errors = sum(1 for e in errors if e.source == "ping")
-    seen: set[str] = set()
+    kinds: set[str] = set()
     for event in errors:
-        sample = f"{event.source} {event.outcome}: {event.detail}"[:160]
-        head = sample[:60]
-        if head not in seen and len(result.error_samples) < 4:
-            seen.add(head)
+        sample = UUID_RE.sub("<id>", f"{event.source} {event.outcome}: {event.detail}")[:160]
+        if sample[:70] not in kinds and len(result.error_samples) < 3:
+            kinds.add(sample[:70])
             result.error_samples.append(sample)
     h.window_from_wall = result.ended_wall
     return result
@@ -372,7 +405,10 @@ def _readyz(h: Harness) -> tuple[bool, str]:
         response = request(h.web_port, "GET", "/readyz", timeout=3)
     except OSError as exc:
         return False, f"/readyz: {type(exc).__name__}"
-    return response.status == 200, f"/readyz answers {response.status}"
+    data = response.json()
+    status = data.get("status") if isinstance(data, dict) else None
+    # "degraded" (200 while Redis is away) is not recovered yet: only "ok" is
+    return response.status == 200 and status == "ok", f"/readyz answers {response.status} {status}"
 
 
 def _api_write(h: Harness) -> tuple[bool, str]:

@@ -30,6 +30,8 @@ from typing import Any
 
 from . import log
 
+#: How long a client waits before looking again when none of its cases has a task ready.
+IDLE_SECONDS = 1.0
 #: Monitoring check-ins per case before the consultant asks for the evaluation that closes it.
 MONITORING_ROUNDS = 2
 #: The user tasks of the path, in the order a case reaches them (the earliest ready one is worked first).
@@ -62,6 +64,7 @@ class Response:
     status: int
     body: bytes
     seconds: float
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     def json(self) -> Any:
         try:
@@ -70,7 +73,8 @@ class Response:
             return None
 
     def text(self, limit: int) -> str:
-        return self.body[:limit].decode("utf-8", errors="replace")
+        """The body as text, on one line, at most ``limit`` characters."""
+        return " ".join(self.body.decode("utf-8", errors="replace").split())[:limit]
 
     @property
     def is_json_error(self) -> bool:
@@ -86,9 +90,10 @@ def request(
     body: dict[str, Any] | None = None,
     token: str | None = None,
     timeout: float = 20.0,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """One HTTP/1.1 request on a fresh connection to 127.0.0.1:``port``; raises ``OSError`` on failure."""
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     payload = None
@@ -100,7 +105,10 @@ def request(
     try:
         conn.request(method, path, body=payload, headers=headers)
         response = conn.getresponse()
-        return Response(response.status, response.read(), time.monotonic() - t0)
+        raw = response.read()
+        return Response(
+            response.status, raw, time.monotonic() - t0, {k.lower(): v for k, v in response.getheaders()}
+        )
     finally:
         conn.close()
 
@@ -136,8 +144,9 @@ class Ledger:
 
     def record(self, source: str, outcome: str, detail: str = "", started: float | None = None) -> None:
         now = time.monotonic()
+        detail = " ".join(detail.split())[:300]  # one line: it ends up in a Markdown table
         with self.lock:
-            self.events.append(Event(now if started is None else started, now, source, outcome, detail[:300]))
+            self.events.append(Event(now if started is None else started, now, source, outcome, detail))
 
     def acknowledge_case(self, case_id: str) -> None:
         with self.lock:
@@ -297,8 +306,11 @@ class CaseClient(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stop_event.is_set():
-                if not self._round():
+                healthy, worked = self._round()
+                if not healthy:
                     self._stop_event.wait(0.5)  # the product is failing: back off a little
+                elif not worked:
+                    self._stop_event.wait(IDLE_SECONDS)  # every case waits for its timer: look again later
                 else:
                     self._stop_event.wait(self.think)
         except Exception as exc:  # a harness bug must show in the report, not end a thread silently
@@ -324,8 +336,12 @@ class CaseClient(threading.Thread):
         self.ledger.record("api", outcome, detail, started)
         return response
 
-    def _round(self) -> bool:
-        """Open a case if there is room, then work every ready task of this client's cases once."""
+    def _round(self) -> tuple[bool, bool]:
+        """Open a case if there is room, then work every ready task of this client's cases once.
+
+        Returns whether every request succeeded, and whether anything was done (a case opened, a task
+        completed)."""
+        worked = False
         if len(self.cases) < self.max_cases:
             response = self._call(
                 "POST",
@@ -340,13 +356,14 @@ class CaseClient(threading.Thread):
                 },
             )
             if response is None or response.status != 201:
-                return False
+                return False, False
             case_id = response.json()["id"]
             self.ledger.acknowledge_case(case_id)
             self.cases[case_id] = CaseState()
+            worked = True
         listing = self._call("GET", "/tasks?scope=all&state=ready&limit=500")
         if listing is None or listing.status != 200:
-            return False
+            return False, worked
         ready: dict[str, list[dict[str, Any]]] = {}
         for task in listing.json():
             if task.get("case_id") in self.cases:
@@ -359,10 +376,12 @@ class CaseClient(threading.Thread):
                     healthy = self._check_closed(case_id) and healthy
                 continue
             task = min(tasks, key=lambda t: PATH.index(t["name"]) if t["name"] in PATH else len(PATH))
-            healthy = self._complete(case_id, state, task) and healthy
+            done = self._complete(case_id, state, task)
+            healthy = done and healthy
+            worked = worked or done
             if self._stop_event.is_set():
                 break
-        return healthy
+        return healthy, worked
 
     def _complete(self, case_id: str, state: CaseState, task: dict[str, Any]) -> bool:
         element = task["name"]

@@ -32,6 +32,11 @@ class RunInfo:
     harness_failures: list[str] = field(default_factory=list)
     #: lines of interest in the processes' logs (gunicorn worker timeouts, worker and beat errors)
     log_counts: dict[str, int] = field(default_factory=dict)
+    exceptions: list[str] = field(default_factory=list)
+    #: the machine's load average (1, 5, 15 min) when the run began and when it ended
+    load_before: str = ""
+    load_after: str = ""
+    cpu: str = ""
 
 
 def _seconds(value: float | None, cap: float) -> str:
@@ -112,8 +117,9 @@ def render(t: Totals, faults: list[FaultResult], info: RunInfo, cap: float) -> s
         "",
         f"{info.started:%Y-%m-%d %H:%M} UTC, commit `{info.commit}`, {info.machine}, PostgreSQL {info.postgres}, "
         f"Redis {info.redis}; {info.seconds / 60:.1f} min ({info.seconds:.0f} s) in all; "
-        f"{info.completions_per_s:.1f} completions/s on average; processes that exited by themselves and "
-        f"were restarted: {crash_text}.",
+        f"{info.completions_per_s:.1f} completions/s on average; machine load average {info.load_before} at "
+        f"the start, {info.load_after} at the end (1/5/15 min); from the load's start to the checks "
+        f"{info.cpu or 'CPU not sampled'}; processes that exited by themselves and were restarted: {crash_text}.",
         "",
         headline(t, faults, info.recovery_bound),
         "",
@@ -139,6 +145,8 @@ def render(t: Totals, faults: list[FaultResult], info: RunInfo, cap: float) -> s
         notes.append(f"- outside the faults: `{sample}`")
     if info.log_counts:
         notes.append("- in the logs: " + ", ".join(f"{k}: {v}" for k, v in info.log_counts.items()))
+    for line in info.exceptions:
+        notes.append(f"- traceback in {line}")
     if notes:
         out += ["Notes:", "", *notes, ""]
     return "\n".join(out)
@@ -156,6 +164,13 @@ def write(text: str, data: dict[str, Any], directory: Path = RESULTS) -> Path:
 
 def as_data(t: Totals, faults: list[FaultResult], info: RunInfo) -> dict[str, Any]:
     return {"run": asdict(info), "totals": asdict(t), "faults": [asdict(f) for f in faults]}
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def commit() -> str:

@@ -38,12 +38,15 @@ import requests
 from . import ChaosError, log
 from .checks import run_checks
 from .cluster import PostgresCluster, RedisServer, describe, log_versions
+from .cpu import CpuSampler
 from .faults import Fault, FaultResult, Harness, run_fault, standard_faults
 from .load import ERRORS, CaseClient, Ledger, PingProducer, ping_enqueuer
 from .processes import REPO_ROOT, ManagedProcess, Supervisor, beat, product_env, run_cli, web, worker
-from .report import RunInfo, as_data, commit, machine, render, write
+from .report import RunInfo, as_data, commit, load_average, machine, render, write
+from .sessions import BrowserSession, ask, sign_in
 
 TENANT = "yokohama"  # hybrid meetings: urgent cases go to an ad hoc meeting (the path of chaos.load)
+PROBE_USER = "chaos-probe@chaos.example.jp"
 CASEWORK = REPO_ROOT / "workflows" / "casework" / "casework.bpmn"
 
 
@@ -229,7 +232,7 @@ class Run:
                 "--tenant",
                 TENANT,
                 "--user",
-                f"chaos-{n}@chaos.example.jp",
+                PROBE_USER if n == 0 else f"chaos-{n}@chaos.example.jp",
                 "--roles",
                 "tenant_admin",
                 "--name",
@@ -274,6 +277,7 @@ class Run:
             api_error_bound=self.o.api_error_bound or _api_error_bound(settings),
         )
         harness.pings.interval = 1.0 / self.o.pings_per_second
+        harness.session = self._signed_in_session(harness)
         self.pings = harness.pings
         self.clients = [
             CaseClient(
@@ -282,6 +286,22 @@ class Run:
             for n, token in enumerate(tokens[1:], start=1)
         ]
         return harness
+
+    def _signed_in_session(self, h: Harness) -> BrowserSession:
+        """A browser session of the probe user, checked to be signed in before any fault."""
+        rows = h.owner_query(
+            "SELECT u.tenant_id, u.id FROM user_account u JOIN tenant t ON t.id = u.tenant_id "
+            "WHERE t.slug = %(s)s AND u.email = %(e)s",
+            {"s": TENANT, "e": PROBE_USER},
+        )
+        if not rows:
+            raise ChaosError(f"user {PROBE_USER} is missing")
+        tenant_id, user_id = (uuid.UUID(str(v)) for v in rows[0])
+        session = sign_in(self.runtime, tenant_id, TENANT, user_id)
+        answer = ask(h.web_port, session)
+        if not answer.signed_in:
+            raise ChaosError(f"the suite's browser session is not signed in: the inbox answers {answer.text}")
+        return session
 
     def start_load(self) -> None:
         for client in self.clients:
@@ -360,12 +380,15 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     started_wall = datetime.now(UTC)
+    load_before = load_average()
     t0 = time.monotonic()
     run = Run(options)
     passed = False
     try:
         harness = run.setup()
         pg_version = log_versions(run.cluster)
+        sampler = CpuSampler(lambda: [pid] if (pid := run.cluster.postmaster_pid()) else [])
+        sampler.start()
         run.start_load()
         load_started = time.monotonic()
         log(
@@ -379,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         run.stop_load()
         load_seconds = time.monotonic() - load_started
         cutoff = drain(harness, options.drain_cap)
+        cpu = sampler.stop()
         totals = run_checks(harness.urls.owner_dsn, run.ledger, cutoff)
         windows = [(f.started, f.window_end) for f in results]
         calm = [e for e in run.ledger.outside(windows) if e.outcome in ERRORS or e.outcome == "4xx"]
@@ -397,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
             completions_per_s=len(run.ledger.completions) / load_seconds if load_seconds else 0.0,
             harness_failures=failures,
             log_counts=_log_counts(run.processes),
+            exceptions=_exceptions(run.processes),
+            load_before=load_before,
+            load_after=load_average(),
+            cpu=cpu.describe(),
         )
         passed = (
             totals.passed
@@ -433,6 +461,20 @@ LOG_PATTERNS = (
 def _log_counts(processes: list[ManagedProcess]) -> dict[str, int]:
     texts = {p.name: p.log_text() for p in processes}
     return {label: texts.get(name, "").count(marker) for name, label, marker in LOG_PATTERNS}
+
+
+def _exceptions(processes: list[ManagedProcess], per_process: int = 3) -> list[str]:
+    """The distinct exceptions the processes' logs end their tracebacks with (first few of each)."""
+    found: list[str] = []
+    for proc in processes:
+        seen: dict[str, int] = {}
+        for chunk in proc.log_text().split("Traceback (most recent call last):")[1:]:
+            line = next((ln for ln in chunk.splitlines() if ln and not ln[0].isspace()), "")
+            key = line[:120]
+            seen[key] = seen.get(key, 0) + 1
+        for line, count in list(seen.items())[:per_process]:
+            found.append(f"{proc.name} ({count}×): {line}")
+    return found
 
 
 def _redis_version(port: int) -> str:
