@@ -140,9 +140,9 @@ def beat() -> None:
 
 def _register() -> None:
     from .bench.commands import bench_command
+    from .core.commands import outbox_group
     from .engine.commands import workflows_group
     from .identity.commands import tokens_group
-    from .jobs.commands import outbox_group
     from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)

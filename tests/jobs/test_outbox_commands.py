@@ -1,4 +1,4 @@
-"""``tsunagu outbox status | dead-letters | retry`` on the test database, as the application role."""
+"""``tsunagu outbox status | dead-letters | retry`` (core/commands.py) on the test database, as the application role."""
 
 from __future__ import annotations
 

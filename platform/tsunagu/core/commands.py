@@ -1,7 +1,8 @@
 """``tsunagu outbox ...``: the outbox's state for operators, its dead letters, and retrying them.
 
 Runs as the application role, like the worker: dead letters are found across tenants through the narrow
-``tsunagu_outbox_dead_letters`` function (IDs only) and each is then read under its own tenant.
+``tsunagu_outbox_dead_letters`` function (IDs only) and each is then read under its own tenant. Needs neither
+Celery nor Redis (so it lives with the outbox, and ``tsunagu`` does not import Celery to offer it).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from contextlib import contextmanager
 
 import click
 
-from ..core.runtime import Runtime
+from ..config import ConfigError, Settings
+from .runtime import Runtime
 
 
 @contextmanager
 def _runtime() -> Iterator[Runtime]:
-    from ..cli import load_settings
-
-    runtime = Runtime.from_settings(load_settings())
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    runtime = Runtime.from_settings(settings)
     try:
         yield runtime
     finally:
@@ -35,7 +39,7 @@ def outbox_group() -> None:
 @outbox_group.command("status")
 def outbox_status() -> None:
     """Messages not yet processed, those overdue, and dead letters (across tenants)."""
-    from ..core.outbox_admin import outbox_health
+    from .outbox_admin import outbox_health
 
     with _runtime() as runtime:
         health = outbox_health(runtime)
@@ -49,7 +53,7 @@ def outbox_status() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def outbox_dead_letters(limit: int, as_json: bool) -> None:
     """List messages given up after the maximum attempts, oldest first, with their last error."""
-    from ..core.outbox_admin import list_dead_letters
+    from .outbox_admin import list_dead_letters
 
     with _runtime() as runtime:
         letters = list_dead_letters(runtime, limit)
@@ -83,8 +87,8 @@ def outbox_dead_letters(limit: int, as_json: bool) -> None:
 @click.option("--all", "retry_all", is_flag=True, help="every dead letter")
 def outbox_retry(message_ids: tuple[str, ...], retry_all: bool) -> None:
     """Make dead letters MESSAGE_IDS (or --all) due again now, with a fresh count of attempts."""
-    from ..core.outbox import MAX_RELAY_BATCH
-    from ..core.outbox_admin import dead_letter_ids, retry_dead_letter
+    from .outbox import MAX_RELAY_BATCH
+    from .outbox_admin import dead_letter_ids, retry_dead_letter
 
     if not message_ids and not retry_all:
         raise click.UsageError("give the ids of the dead letters to retry, or --all")
