@@ -11,7 +11,7 @@ IDP_PORT ?= 8001
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck pytest bench clean system-deps translations
+.PHONY: install demo test lint typecheck pytest bench chaos clean system-deps translations
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,8 +62,8 @@ test: install lint typecheck pytest
 
 lint: install
 	npm run --silent lint
-	$(BIN)/ruff check platform tests migrations bench
-	$(BIN)/ruff format --check platform tests migrations bench
+	$(BIN)/ruff check platform tests migrations bench chaos
+	$(BIN)/ruff format --check platform tests migrations bench chaos
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -75,6 +75,11 @@ pytest: install
 ## make bench: the benchmark harness on this machine's PostgreSQL and Redis; results in bench/results/
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## make chaos: fault injection (issue #10) on a PostgreSQL cluster and a Redis of its own (free ports, temp dir):
+## gunicorn + worker + beat under load, kill -9 / restarts / stop / freeze; about 5 minutes; chaos/results/
+chaos: install
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

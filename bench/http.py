@@ -1,7 +1,8 @@
 """Level 3, HTTP: the same casework tasks completed through the JSON API on gunicorn.
 
-``gunicorn 'tsunagu.app:create_app()'`` runs as a subprocess with 2 sync workers (what ``tsunagu serve``
-starts), bound to 127.0.0.1 on a free port, connected to the bench database as the application role.
+``gunicorn 'tsunagu.app:create_app()'`` runs as a subprocess with 2 sync workers (the configuration the
+published figures were measured with; ``tsunagu serve`` and the chart now run threaded workers), bound to
+127.0.0.1 on a free port, connected to the bench database as the application role.
 Before the clients start, cases are opened through the services (untimed), so every client owns its own
 cases and completes distinct tasks: it walks its cases round-robin — intake of each, then consent of each,
 and so on up to the start of delivery (the rest waits for the monitoring timer) — with one
