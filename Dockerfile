@@ -12,12 +12,13 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:22-bookworm-slim
 
-# --- front-end assets ------------------------------------------------------------------------------------
+# --- front-end assets (htmx, the bpmn-js viewer, the designer bundles) ------------------------------------
 FROM ${NODE_IMAGE} AS assets
 WORKDIR /src
 # pyproject.toml always exists, so this COPY succeeds while the repository has no package.json yet.
 COPY pyproject.toml package*.json ./
-RUN if [ -f package.json ]; then npm ci --no-audit --no-fund; fi
+# Dev dependencies (eslint) are not needed to build; esbuild is a regular dependency with its binary inside.
+RUN if [ -f package.json ]; then npm ci --no-audit --no-fund --omit=dev; fi
 COPY . .
 # The bundle lands in platform/tsunagu/web/static/dist; the directory exists (empty) even without one.
 RUN if [ -f package.json ]; then npm run build; fi \

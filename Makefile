@@ -13,7 +13,7 @@ MAIL_WEB_PORT ?= 1080
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck pytest bench clean system-deps translations
+.PHONY: install demo test lint typecheck pytest bench chaos clean system-deps translations
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml
 ASSETS_STAMP := platform/tsunagu/web/static/dist/.built
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-# Front-end assets (htmx, bpmn-js viewer) from the npm lock file, copied into static/dist/ (gitignored);
-# redone only when package-lock.json or the copy script changes.
-$(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs
+# Front-end assets from the npm lock file into static/dist/ (gitignored): htmx and the bpmn-js viewer copied,
+# the designers bundled by esbuild from frontend/designer/; redone when the lock file, the build script or a
+# bundle source changes.
+DESIGNER_SOURCES := $(shell find frontend -type f 2>/dev/null)
+$(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs $(DESIGNER_SOURCES)
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	node scripts/build-assets.mjs
 
@@ -67,8 +69,9 @@ demo: install
 test: install lint typecheck pytest
 
 lint: install
-	$(BIN)/ruff check platform tests migrations
-	$(BIN)/ruff format --check platform tests migrations
+	npm run --silent lint
+	$(BIN)/ruff check platform tests migrations bench chaos
+	$(BIN)/ruff format --check platform tests migrations bench chaos
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -79,7 +82,12 @@ pytest: install
 
 ## make bench: the benchmark harness on this machine's PostgreSQL and Redis; results in bench/results/
 bench: install
-	$(BIN)/tsunagu bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## make chaos: fault injection (issue #10) on a PostgreSQL cluster and a Redis of its own (free ports, temp dir):
+## gunicorn + worker + beat under load, kill -9 / restarts / stop / freeze; about 5 minutes; chaos/results/
+chaos: install
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -2,7 +2,7 @@
 calendar_entry (all tenant tables with RLS), and user_account.language.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tsunagu.core.db import UTCDateTime
 from tsunagu.core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

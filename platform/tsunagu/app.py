@@ -25,12 +25,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["tsunagu"] = runtime
 
     from .identity import web as identity_web
     from .tenancy import web as tenancy_web
-    from .web import hosts, requests, ui
+    from .web import hosts, json, requests, ui
+
+    json.init_app(app)  # bounded parsing of every JSON body (depth, items); no ASCII escapes in responses
 
     requests.init_app(app)
     tenancy_web.init_app(app)  # how a request finds its tenant
@@ -46,6 +47,7 @@ def register_views(app: Flask) -> None:
     to the shared blueprints of the web toolkit."""
     from . import notifications
     from .admin import views as _admin_views  # noqa: F401
+    from .admin.designer.pages import bp as designer_pages
     from .cases import notices as cases_notices
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
@@ -65,5 +67,6 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(tenant_bp)
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
+    app.register_blueprint(designer_pages)
     app.add_url_rule("/", "index", tenancy_views.index)
     register_platform_views(app)

@@ -109,6 +109,18 @@ class Settings:
     #: Sign-in requests (start + callback: two per sign-in) per minute per tenant and client address; an office
     #: behind one NAT address signs in together at nine, so this is a brake on floods, not on people.
     signin_rate_limit_per_minute: int = 60
+    #: PostgreSQL limits on the application's connections (web, worker, beat; never the migration role):
+    #: connecting, one statement, waiting for a lock, and a transaction left idle. The client also gives up on
+    #: a round trip after ``db_statement_timeout_seconds`` + 1 s, for a server that cannot answer at all.
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 10.0
+    db_lock_timeout_seconds: float = 5.0
+    db_idle_in_transaction_timeout_seconds: float = 60.0
+    #: An outbox message published but still unprocessed this long after is published again once nothing waits
+    #: in the broker's queue (the broker or a killed worker lost it); the wait doubles with each re-send.
+    outbox_redeliver_seconds: float = 20.0
+    #: Failed handler runs after which a message becomes a dead letter (``tsunagu outbox dead-letters``).
+    outbox_max_attempts: int = 8
     #: Platform operators' own OpenID provider (``/operator/``); all three or none.
     operator_issuer: str | None = None
     operator_client_id: str | None = None
@@ -227,14 +239,22 @@ class Settings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"TSUNAGU_LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
 
-        beat_raw = get("BEAT_INTERVAL_SECONDS", "5") or "5"
-        try:
-            beat_interval = float(beat_raw)
-            if beat_interval <= 0:
-                raise ValueError
-        except ValueError:
-            problems.append(f"TSUNAGU_BEAT_INTERVAL_SECONDS={beat_raw!r} must be a positive number")
-            beat_interval = 5.0
+        def get_seconds(name: str, default: float, at_least: float | None = None) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            low_ok = value >= at_least if at_least is not None else value > 0
+            if not (low_ok and value < float("inf")):  # also refuses nan
+                bound = f"at least {at_least:g}" if at_least is not None else "a positive number of"
+                problems.append(f"TSUNAGU_{name}={raw!r} must be {bound} seconds")
+                return default
+            return value
+
+        beat_interval = get_seconds("BEAT_INTERVAL_SECONDS", 5.0)
 
         operator_issuer = get("OPERATOR_ISSUER")
         operator_client_id = get("OPERATOR_CLIENT_ID")
@@ -294,6 +314,15 @@ class Settings:
             session_absolute_hours=get_int("SESSION_ABSOLUTE_HOURS", 12),
             max_upload_bytes=get_int("MAX_UPLOAD_BYTES", 2_000_000, minimum=1024),
             beat_interval_seconds=beat_interval,
+            # libpq waits at least 2 s for a connection whatever it is told.
+            db_connect_timeout_seconds=get_seconds("DB_CONNECT_TIMEOUT_SECONDS", 5.0, at_least=2),
+            db_statement_timeout_seconds=get_seconds("DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
+            db_lock_timeout_seconds=get_seconds("DB_LOCK_TIMEOUT_SECONDS", 5.0),
+            db_idle_in_transaction_timeout_seconds=get_seconds(
+                "DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60.0
+            ),
+            outbox_redeliver_seconds=get_seconds("OUTBOX_REDELIVER_SECONDS", 20.0),
+            outbox_max_attempts=get_int("OUTBOX_MAX_ATTEMPTS", 8),
             log_level=log_level,
             celery_queue=get("CELERY_QUEUE", "tsunagu") or "tsunagu",
             signin_rate_limit_per_minute=get_int("SIGNIN_RATE_LIMIT_PER_MINUTE", 60),

@@ -1,4 +1,4 @@
-"""``tsunagu bench --quick`` end to end on this machine's PostgreSQL and Redis, at tiny sizes.
+"""``python -m bench --quick`` (``make bench``) end to end on this machine's PostgreSQL and Redis, at tiny sizes.
 
 Only that the harness runs and writes every section with numbers: no speed figure is asserted here.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tsunagu.bench.report import SECTIONS
-from tsunagu.cli import main
+from bench.commands import bench_command
+from bench.report import SECTIONS
 
 
 def _number(value: object) -> bool:
@@ -22,7 +22,7 @@ def _number(value: object) -> bool:
 
 def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = CliRunner().invoke(main, ["bench", "--quick", "--output", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(bench_command, ["--quick", "--output", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
     data = json.loads((out / "latest.json").read_text(encoding="utf-8"))
@@ -40,6 +40,22 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert _number(service["per_task_ms"]["p50"]) and _number(service["ratio_to_floor"]["per_task_mean"])
     assert service["statements_per_completion"] > 0
     assert (out / "profile_service.txt").read_text(encoding="utf-8").count("SpiffWorkflow") > 0
+
+    assert _number(floor["stored_form"]["per_task_ms"]["mean"])
+    assert floor["stored_form"]["state_bytes"]["max"] < floor["state_bytes"]["max"]
+
+    age = data["age"]
+    for run in ("memory_before", "memory_now", "service"):
+        assert sorted(age[run]["rounds"], key=int) == ["1", "12", "36"]
+        for figures in age[run]["rounds"].values():
+            assert _number(figures["completion_ms"]) and figures["state_bytes"] > 0
+        assert _number(age[run]["growth"]["completion"]) and _number(age[run]["growth"]["state"])
+    assert age["memory_before"]["growth"]["state"] > age["memory_now"]["growth"]["state"]
+
+    defsize = data["defsize"]
+    assert defsize["definition"]["factor"] >= 10
+    for run in (defsize["memory"]["before"], defsize["memory"]["now"], defsize["service"]):
+        assert _number(run["ratio"]) and _number(run["bigger"]["per_task_ms"]["mean"])
 
     levels = data["http"]["levels"]
     assert [(lv["clients"], lv["shared_token"]) for lv in levels] == [(1, False), (2, False), (2, True)]

@@ -64,3 +64,25 @@ def fixture_files(name: str) -> dict[str, bytes]:
     """``{relative path: bytes}`` of the fixture bundle directory ``name``."""
     root = FIXTURES / name
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def round_trip_state(workflow: object) -> tuple[str, object]:
+    """``(state, resolver)`` for an in-memory workflow: its stored form and a resolver that hands back its
+    own specs (what the per-process cache does for a deployment)."""
+    import uuid
+
+    from tsunagu.engine import spiff
+    from tsunagu.engine.serialization import ResolvedSpecs, SpecRef
+
+    wf = workflow  # a BpmnWorkflow
+    ref = SpecRef.of(uuid.UUID(int=0), wf.spec.name, {})  # type: ignore[attr-defined]
+    specs = ResolvedSpecs.of(wf.spec, wf.subprocess_specs)  # type: ignore[attr-defined]
+    return spiff.dumps(wf, ref), lambda _ref: specs  # type: ignore[arg-type]
+
+
+def round_trip(workflow: object) -> object:
+    """Store and restore an in-memory workflow through the platform's serializer."""
+    from tsunagu.engine import spiff
+
+    state, resolve = round_trip_state(workflow)
+    return spiff.loads(state, resolve)

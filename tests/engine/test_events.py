@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from tests.engine.helpers import round_trip
 from tests.engine.test_spiff import complete, ready, start
 from tsunagu.engine import spiff
 from tsunagu.engine.events import waiting_messages
@@ -32,7 +33,7 @@ def test_duration_timer_due_at_is_stored_when_it_starts_waiting() -> None:
 
 def test_due_at_survives_serialization() -> None:
     workflow, _ = _to_monitoring_wait("PT2H")
-    restored = spiff.loads(spiff.dumps(workflow))
+    restored = round_trip(workflow)
     assert spiff.waiting_timers(restored) == spiff.waiting_timers(workflow)
 
 

@@ -146,3 +146,86 @@ def test_syntax_errors_are_marked_for_the_dmn_engine() -> None:
     with pytest.raises(ExpressionError) as info:
         compile_expression("x.y")
     assert not info.value.syntax
+
+
+# --- issue #10: the size limits hold for every intermediate value -------------------------------------------
+
+#: Constant expressions whose values would pass the top-level checks but not the deep size measure.
+HOSTILE_CONSTANTS = [
+    "len(str(['a' * 100000] * 10000)) > 0",  # 10,000 references to one 100,000-character string: str() ~1 GB
+    "[[0] * 10000] * 10000",  # a DMN output of 10^8 cells
+    "str([[['a' * 100000] * 10000] * 10000])",
+    "sorted(['a' * 100000] * 10000)",
+    "['a' * 100000] * 10000 + ['b']",
+    "[['a' * 100000] * 10000, 1]",
+    "{'k': ['a' * 100000] * 10000}",
+]
+#: The same attacks on task data: they cannot be folded at validation, so the evaluator refuses them.
+HOSTILE_ON_DATA = [
+    "len(str([s * 100000] * 10000)) > 0",
+    "str([[s * 100000] * 10000] * 10000)",
+    "[[z] * 10000] * 10000",
+    "str(big)",
+    "sorted(big)",
+    "big + big",
+    "max(big)",
+    "sum(ints)",
+    "[big]",
+    "len(str(deep)) > 0",
+]
+
+
+def _hostile_data() -> dict[str, Any]:
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    return {"s": "a", "z": 0, "big": ["x" * 100_000] * 10_000, "ints": [1] * 10_000 * 100, "deep": deep}
+
+
+@pytest.mark.parametrize("source", HOSTILE_CONSTANTS)
+def test_a_constant_expression_past_the_size_limits_is_refused_when_validated(source: str) -> None:
+    with pytest.raises(ExpressionError, match="too large"):
+        compile_expression(source)
+
+
+@pytest.mark.parametrize("source", HOSTILE_ON_DATA)
+def test_the_size_attacks_on_task_data_are_refused_before_allocating(source: str) -> None:
+    import tracemalloc
+
+    data = _hostile_data()
+    compile_expression(source)  # reads names: validated, refused only when it runs
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExpressionError, match=r"too large|nested too deeply"):
+            evaluate(source, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, f"{source}: peak {peak / 2**20:.1f} MiB"
+
+
+def test_reading_large_task_data_by_name_is_still_allowed() -> None:
+    data = _hostile_data()
+    assert evaluate("len(big) == 10000 and big[0] == big[-1] and 'x' in big[0]", data) is True
+    assert evaluate("len(str(s * 100000)) == 100000", data) is True
+
+
+def test_memory_and_recursion_errors_become_expression_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsunagu.engine import expression_functions
+
+    def exhausted(*_args: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setitem(
+        expression_functions.FUNCTIONS,
+        "abs",
+        expression_functions.FUNCTIONS["abs"].__class__(exhausted, 1, 1),
+    )
+    with pytest.raises(ExpressionError, match="too large"):
+        evaluate("abs(1)", {})
+    data = _hostile_data()
+    other: list[Any] = []
+    for _ in range(5000):
+        other = [other]
+    with pytest.raises(ExpressionError):
+        evaluate("deep == other", {**data, "other": other})

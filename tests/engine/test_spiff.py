@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from tests.engine.helpers import bundle, fixture_files, process
+from tests.engine.helpers import bundle, fixture_files, process, round_trip, round_trip_state
 from tsunagu.engine import spiff
 from tsunagu.engine.errors import DefinitionError
 
@@ -157,7 +157,7 @@ def test_meeting_alias_resolves_to_the_tenants_choice() -> None:
         (task,) = ready(workflow)
         assert task.task_spec.bpmn_id == f"record_{choice.removeprefix('meeting_')}"
         # The choice is part of the serialized instance: a later tenant change does not affect it.
-        restored = spiff.loads(spiff.dumps(workflow))
+        restored = round_trip(workflow)
         (task,) = ready(restored)
         complete(restored, task)
         assert restored.is_completed()
@@ -197,15 +197,15 @@ def test_serializer_round_trip_keeps_state_and_counts_deserializations() -> None
     workflow = start("support")
     (intake,) = ready(workflow)
     complete(workflow, intake, score=4, flags=[], client_name="x", monitoring_interval="P30D")
-    state = spiff.dumps(workflow)
+    state, resolve = round_trip_state(workflow)
     assert isinstance(state, str)
-    assert f'"serializer_version": "{spiff.SERIALIZER_VERSION}"' in state
+    assert f'"serializer_version":"{spiff.SERIALIZER_VERSION}"' in state
     before = spiff.deserialize_count()
-    restored = spiff.loads(state)
+    restored = spiff.loads(state, resolve)
     assert spiff.deserialize_count() == before + 1
     assert isinstance(restored.script_engine, spiff.SafeScriptEngine)
     assert [t.task_spec.bpmn_id for t in restored.get_tasks(state=TaskState.WAITING)] == ["meeting_decided"]
-    assert spiff.dumps(restored) == state
+    assert round_trip_state(restored)[0] == state
 
 
 def test_dates_in_task_data_survive_serialization() -> None:
@@ -213,4 +213,4 @@ def test_dates_in_task_data_survive_serialization() -> None:
 
     workflow = start("support")
     ready(workflow)[0].data["review_on"] = date(2026, 4, 1)
-    assert ready(spiff.loads(spiff.dumps(workflow)))[0].data["review_on"] == date(2026, 4, 1)
+    assert ready(round_trip(workflow))[0].data["review_on"] == date(2026, 4, 1)

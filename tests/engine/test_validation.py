@@ -268,7 +268,7 @@ def test_cli_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
 def test_cli_reports_ok_with_the_number_of_definitions() -> None:
     result = CliRunner().invoke(workflows_group, ["validate", str(FIXTURES)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "OK: 7 definitions"
+    assert result.output.strip() == "OK: 9 definitions"
 
 
 def test_safe_condition_passes() -> None:

@@ -67,7 +67,9 @@ def test_a_message_nobody_waits_for_answers_409(api):
 
 
 def test_advice_only_intake_closes_the_case_with_that_outcome(api):
-    case = api.start_case(referral={"source": "税務課", "reason": "滞納相談からのつなぎ", "consent": True})
+    case = api.start_case(
+        referral={"source_agency": "税務課", "reason": "滞納相談からのつなぎ", "consent_status": "obtained"}
+    )
     api.complete(case["id"], "intake", screening_outcome="advice_only")
     detail = api.case(case["id"])
     assert detail["status"] == "closed"

@@ -297,3 +297,61 @@ def test_message_catalogues_have_the_same_codes():
 def test_non_dict_submission_is_treated_as_empty():
     _, errors = validate_submission(FORM, None)
     assert "name" in errors
+
+
+# --- issue #10: bounded parsing of numbers, text and lists -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1e10000000", "-1e10000000", "0e10000000", "1e-10000000", "9" * 5000, "1" * 33, "1e999", 10**4000],
+    ids=lambda value: f"{str(value)[:12]}({len(str(value))})",
+)
+def test_a_number_too_long_or_too_large_is_refused_before_converting(value):
+    # "1e10000000" (27 bytes in JSON) made int(Decimal(...)) build a 10-million-digit integer for 30 s.
+    _, errors = check(income=value, ratio=value)
+    assert set(errors) == {"income", "ratio"}, value
+
+
+def test_numbers_past_the_platform_range_name_the_limit_when_the_form_sets_none():
+    _, errors = check(ratio="10000000000000000", income=10**16)
+    assert errors == {
+        "ratio": ["1000000000000000以下の値を入力してください"],
+        "income": ["1000000000000000以下の値を入力してください"],
+    }
+    _, errors = check(ratio=-(10**16))
+    assert errors == {"ratio": ["-1000000000000000以上の値を入力してください"]}
+    cleaned, errors = check(ratio="1,000,000.25", income="１２３")
+    assert errors == {} and cleaned["ratio"] == 1000000.25 and cleaned["income"] == 123
+    _, errors = check(size="1e10000000")  # a declared max still answers first
+    assert errors == {"size": ["20以下の値を入力してください"]}
+
+
+def test_text_without_a_declared_max_length_has_a_platform_cap():
+    from tsunagu.core import limits
+
+    _, errors = check(kana="ア" * (limits.TEXTFIELD_MAX + 1), note="あ" * (limits.TEXTAREA_MAX + 1))
+    assert errors == {
+        "kana": [f"{limits.TEXTFIELD_MAX}文字以内で入力してください"],
+        "note": [f"{limits.TEXTAREA_MAX}文字以内で入力してください"],
+    }
+    cleaned, errors = check(kana="ア" * limits.TEXTFIELD_MAX, note="あ" * limits.TEXTAREA_MAX)
+    assert errors == {} and len(cleaned["note"]) == limits.TEXTAREA_MAX
+
+
+def test_choices_from_data_are_bounded_in_length_and_count():
+    from tsunagu.core import limits
+
+    form = load_form(
+        {
+            "components": [
+                {"type": "select", "key": "who", "label": "担当", "valuesKey": "staff"},
+                {"type": "taglist", "key": "tags", "label": "タグ", "valuesKey": "tags"},
+            ]
+        }
+    )
+    _, errors = validate_submission(form, {"who": "x" * 100_000, "tags": [str(i) for i in range(50_000)]})
+    assert set(errors) == {"who", "tags"}
+    cleaned, errors = validate_submission(form, {"who": "佐藤", "tags": ["a", "b", "a"]})
+    assert errors == {} and cleaned == {"who": "佐藤", "tags": ["a", "b"]}
+    assert limits.MAX_CHOICES >= 100

@@ -16,6 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tsunagu.config import Settings
+
 CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "tsunagu"
 PRODUCTION_VALUES = CHART_DIR / "examples" / "production-values.yaml"
 KUBE_VERSION = kubernetes_validate.latest_version()
@@ -312,6 +314,28 @@ def test_worker_shuts_down_softly_within_its_grace_period(rendered: list[dict[st
     # Producers (TSUNAGU_CELERY_QUEUE) and the consumer agree on the queue.
     queue = named(rendered, "ConfigMap", "tsunagu")["data"]["TSUNAGU_CELERY_QUEUE"]
     assert f"--queues={queue}" in args
+
+
+def test_web_runs_threaded_workers_whose_probes_answer_before_their_timeouts(
+    rendered: list[dict[str, Any]],
+) -> None:
+    web = named(rendered, "Deployment", "tsunagu-web")["spec"]["template"]["spec"]["containers"][0]
+    assert "--worker-class=gthread" in web["args"] and "--threads=4" in web["args"]
+    # /readyz answers within 2 s (tsunagu.web.health), inside the probe's timeout.
+    assert web["readinessProbe"]["timeoutSeconds"] > 2
+
+
+def test_the_database_and_outbox_limits_reach_every_process(chart: helm_python.Chart) -> None:
+    values = {"config": {"database": {"statementTimeoutSeconds": 7}, "outboxRedeliverSeconds": 15}}
+    data = named(render(chart, values), "ConfigMap", "tsunagu")["data"]
+    assert data["TSUNAGU_DB_STATEMENT_TIMEOUT_SECONDS"] == "7"
+    assert data["TSUNAGU_DB_LOCK_TIMEOUT_SECONDS"] == "5"
+    assert data["TSUNAGU_DB_CONNECT_TIMEOUT_SECONDS"] == "5"
+    assert data["TSUNAGU_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS"] == "60"
+    assert data["TSUNAGU_OUTBOX_REDELIVER_SECONDS"] == "15"
+    assert data["TSUNAGU_OUTBOX_MAX_ATTEMPTS"] == "8"
+    settings = Settings.from_env({**data, "TSUNAGU_ENV": "test"})  # the app accepts what the chart renders
+    assert settings.db_statement_timeout_seconds == 7 and settings.outbox_redeliver_seconds == 15
 
 
 def test_a_grace_period_shorter_than_the_soft_shutdown_is_refused(chart: helm_python.Chart) -> None:

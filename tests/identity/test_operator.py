@@ -121,3 +121,21 @@ def test_operator_forms_need_the_csrf_token(operator_app):
     client = operator_app.test_client()
     _operator_sign_in(client, "ops@platform.example")
     assert client.post("/operator/tenants", data={"slug": "nocsrf"}).status_code == 400
+
+
+def test_the_operator_page_counts_background_work_and_dead_letters(operator_app, runtime):
+    from tests.factories import make_tenant
+    from tsunagu.core.db import utcnow
+    from tsunagu.core.outbox import PING_TOPIC, enqueue
+
+    tenants = [make_tenant(runtime), make_tenant(runtime)]
+    for tenant in tenants:
+        with transaction(runtime.sessions, tenant.id) as session:
+            enqueue(session, PING_TOPIC, {})
+            enqueue(session, PING_TOPIC, {}).dead_at = utcnow()
+    client = operator_app.test_client()
+    _operator_sign_in(client, "ops@platform.example")
+    page = client.get("/operator/").get_data(as_text=True)
+    assert 'data-outbox="unprocessed">2<' in page
+    assert 'data-outbox="dead-letters">2<' in page  # across tenants, counts only
+    assert "tsunagu outbox dead-letters" in page

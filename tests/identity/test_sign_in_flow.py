@@ -156,3 +156,47 @@ def test_an_open_redirect_through_next_is_ignored(idp_client, idp_tenant, oidc_p
         next_path="https://evil.example/",
     )
     assert landing.startswith("/t/next-city/")
+
+
+# --- issue #10: hostile `next` values (header injection, dot segments, other tenants) ------------------------
+HOSTILE_NEXT = (
+    "/t/a/inbox\r\nSet-Cookie: evil=1",
+    "/t/a/inbox\nLocation: https://evil.example/",
+    "/t/a/inbox\r",
+    "/t/a/\x00",
+    "/t/a/\tinbox",
+    "/t/a/inbox\u2028x",
+    "/t/a/../b/inbox",
+    "/t/a/%2e%2e/b/inbox",
+    "/t/a/.%2E/b/inbox",
+    "/t/a//evil.example/",
+    "/t/a/\\evil",
+    "javascript:alert(1)",
+    "http:/t/a/inbox",
+    "/t/ab/inbox",
+)
+
+
+def test_next_with_control_characters_dot_segments_or_another_tenant_is_refused():
+    from tsunagu.identity.views import safe_next
+
+    for bad in HOSTILE_NEXT:
+        assert safe_next(bad, "a") is None, repr(bad)
+    assert safe_next("/t/a/cases/new?x=%E5%B1%B1", "a") == "/t/a/cases/new?x=%E5%B1%B1"
+
+
+def test_a_next_with_cr_lf_lands_on_the_tenant_home_and_never_injects_a_header(
+    idp_client, idp_tenant, oidc_provider
+):
+    idp_tenant("crlf-city")
+    hostile = "/t/crlf-city/account\r\nSet-Cookie: evil=1"
+    landing = sign_in(
+        idp_client, "", "crlf-city", "crlf@example.jp", claims={"roles": ["consultant"]}, next_path=hostile
+    )
+    assert landing == "/t/crlf-city/inbox"
+    # Signed in already: the sign-in page sends the person on at once, also to the tenant home.
+    for raw in ("%2Ft%2Fcrlf-city%2Faccount%0D%0ASet-Cookie:%20evil=1", "%2Ft%2Fcrlf-city%2F..%2Fother%2F"):
+        response = idp_client.get(f"/t/crlf-city/auth/login?next={raw}")
+        assert response.status_code == 302, raw
+        assert response.headers["Location"] == "/t/crlf-city/inbox"
+        assert "evil" not in str(response.headers)

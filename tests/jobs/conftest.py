@@ -78,6 +78,9 @@ def celery_queue() -> str:
 
 @pytest.fixture(scope="session")
 def broker_settings(pg_settings: Settings, celery_queue: str) -> Settings:
+    from tsunagu.jobs import install_outbox_publisher
+
+    install_outbox_publisher()  # as beat's start-up does: the relay publishes through Celery
     return dataclasses.replace(pg_settings, redis_url=REDIS_URL, celery_queue=celery_queue)
 
 
@@ -93,12 +96,10 @@ def inline_runtime(runtime: Runtime) -> Runtime:
     return dataclasses.replace(runtime, settings=dataclasses.replace(runtime.settings, redis_url=None))
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    pg_database: pg.TestDatabase, broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A real ``celery -A tsunagu.jobs worker`` on this session's queue; yields its log file."""
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+def start_worker(
+    settings: Settings, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A real ``celery -A tsunagu.jobs worker`` (solo pool) on ``settings.celery_queue``, once it is ready."""
     command = [
         sys.executable,
         "-m",
@@ -107,7 +108,7 @@ def celery_worker(
         "tsunagu.jobs",
         "worker",
         "-Q",
-        broker_settings.celery_queue,
+        settings.celery_queue,
         "--pool",
         "solo",
         "--concurrency",
@@ -115,35 +116,58 @@ def celery_worker(
         "-l",
         "info",
         "-n",
-        f"{broker_settings.celery_queue}@%h",
+        f"{settings.celery_queue}-{uuid.uuid4().hex[:6]}@%h",
         # Other test runs may share this Redis: do not talk to their workers.
         "--without-mingle",
         "--without-gossip",
         "--without-heartbeat",
     ]
-    with log_path.open("wb") as log_file:
+    with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=worker_env(broker_settings), stdout=log_file, stderr=subprocess.STDOUT
+            command,
+            cwd=REPO_ROOT,
+            env=worker_env(settings) | (env or {}),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for(
             lambda: process.poll() is not None or " ready." in log_path.read_text(errors="replace"),
             "the Celery worker to start",
         )
-        if process.poll() is not None:
-            pytest.fail(f"the Celery worker exited with {process.returncode}:\n{log_path.read_text()}")
-        yield log_path
-    finally:
+    except BaseException:
+        stop_worker(process)
+        raise
+    if process.poll() is not None:
+        pytest.fail(f"the Celery worker exited with {process.returncode}:\n{log_path.read_text()}")
+    return process
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        _delete_queue(broker_settings)
 
 
-def _delete_queue(settings: Settings) -> None:
+@pytest.fixture(scope="session")
+def celery_worker(
+    pg_database: pg.TestDatabase, broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A real ``celery -A tsunagu.jobs worker`` on this session's queue; yields its log file."""
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    process = start_worker(broker_settings, log_path)
+    try:
+        yield log_path
+    finally:
+        stop_worker(process)
+        delete_queue(broker_settings)
+
+
+def delete_queue(settings: Settings) -> None:
     """Drop the session's queue: its messages and the binding kombu keeps for it in Redis."""
     from kombu import Exchange, Queue
 

@@ -83,3 +83,27 @@ def test_beat_processes_jobs_and_stops_cleanly_on_sigterm(inline_runtime: Runtim
             process.wait()
     log = log_path.read_text()
     assert "beat started" in log and "beat stopped" in log and "outbox relay failed" not in log
+
+
+def test_an_outage_is_one_warning_per_tick_and_a_bug_keeps_its_traceback(
+    inline_runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def database_down(_runtime: Runtime, _limit: int) -> int:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    def buggy(_runtime: Runtime) -> int:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(beat, "relay_pending", database_down)
+    monkeypatch.setattr(beat, "_timer_hook", lambda: buggy)
+    result = beat.tick(inline_runtime)
+    assert [e.split(":")[0] for e in result.errors] == ["outbox", "timers"]
+    relay, timers = (r for r in caplog.records if r.name == "tsunagu.beat")
+    assert (
+        relay.levelname == "WARNING"
+        and relay.exc_info is None
+        and "will retry next tick" in relay.getMessage()
+    )
+    assert timers.levelname == "ERROR" and timers.exc_info is not None

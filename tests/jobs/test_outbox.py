@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from tests.factories import make_tenant
 from tests.jobs.conftest import receipt_count, wait_for
+from tsunagu.config import Settings
 from tsunagu.core.context import NoTenantBound
 from tsunagu.core.db import utcnow
 from tsunagu.core.outbox import (
-    MAX_ATTEMPTS,
+    MAX_REDELIVER_FACTOR,
     PING_TOPIC,
     PROCESS_TASK,
     JobReceipt,
@@ -25,8 +29,11 @@ from tsunagu.core.outbox import (
     handler,
     pending_messages,
     process_message,
+    redeliver_delay,
     relay_pending,
+    set_publisher,
 )
+from tsunagu.core.outbox_admin import list_dead_letters, outbox_health, retry_dead_letter
 from tsunagu.core.runtime import Runtime
 from tsunagu.core.session import transaction
 from tsunagu.jobs import publisher_for
@@ -230,21 +237,52 @@ def test_a_failing_handler_is_rolled_back_and_retried_later(inline_runtime: Runt
     assert receipt_count(inline_runtime, tenant.id, message_id) == 1
 
 
-def test_a_message_that_keeps_failing_is_given_up_after_max_attempts(inline_runtime: Runtime) -> None:
+def test_a_message_that_keeps_failing_becomes_a_visible_dead_letter(
+    inline_runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    max_attempts = inline_runtime.settings.outbox_max_attempts
     tenant = make_tenant(inline_runtime)
     with transaction(inline_runtime.sessions, tenant.id) as session:
         message_id = enqueue(session, "test.unknown-topic", {}).id
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(1, max_attempts + 1):
         _make_due_now(inline_runtime, tenant.id, message_id)
         assert relay_pending(inline_runtime) == 1
+        assert load(inline_runtime, tenant.id, message_id).attempts == attempt  # type: ignore[union-attr]
     _make_due_now(inline_runtime, tenant.id, message_id)
-    assert relay_pending(inline_runtime) == 0
+    assert relay_pending(inline_runtime) == 0  # never sent again on its own
 
     dead = load(inline_runtime, tenant.id, message_id)
-    assert dead is not None and dead.processed_at is None and dead.dispatch_count == MAX_ATTEMPTS
+    assert dead is not None and dead.processed_at is None and dead.dead_at is not None
+    assert dead.attempts == max_attempts and dead.dispatch_count == max_attempts
     assert (
         dead.last_error is not None and "no outbox handler for topic 'test.unknown-topic'" in dead.last_error
     )
+    given_up = [r for r in caplog.records if r.levelname == "ERROR" and "dead letter" in r.getMessage()]
+    assert len(given_up) == 1 and str(message_id) in given_up[0].getMessage()
+    assert outbox_health(inline_runtime).dead_letters == 1
+    assert [(d.tenant_id, d.id, d.attempts) for d in list_dead_letters(inline_runtime)] == [
+        (tenant.id, message_id, max_attempts)
+    ]
+
+
+def test_a_retried_dead_letter_runs_again_with_fresh_attempts(inline_runtime: Runtime) -> None:
+    tenant = make_tenant(inline_runtime)
+    with transaction(inline_runtime.sessions, tenant.id) as session:
+        message_id = enqueue(session, "test.flaky", {}).id
+    _flaky_failures[str(message_id)] = inline_runtime.settings.outbox_max_attempts
+    for _ in range(inline_runtime.settings.outbox_max_attempts):
+        _make_due_now(inline_runtime, tenant.id, message_id)
+        relay_pending(inline_runtime)
+    assert load(inline_runtime, tenant.id, message_id).dead_at is not None  # type: ignore[union-attr]
+    assert process_message(inline_runtime, tenant.id, message_id) is Outcome.DEAD  # a stray copy: not run
+
+    assert retry_dead_letter(inline_runtime, tenant.id, message_id) is True
+    assert retry_dead_letter(inline_runtime, tenant.id, message_id) is False  # no longer a dead letter
+    assert relay_pending(inline_runtime) == 1
+    done = load(inline_runtime, tenant.id, message_id)
+    assert done is not None and done.processed_at is not None and done.dead_at is None and done.attempts == 0
+    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
+    assert outbox_health(inline_runtime).dead_letters == 0
 
 
 def test_a_delayed_message_is_not_relayed_before_it_is_due(inline_runtime: Runtime) -> None:
@@ -256,17 +294,74 @@ def test_a_delayed_message_is_not_relayed_before_it_is_due(inline_runtime: Runti
     assert receipt_count(inline_runtime, tenant.id, message_id) == 1
 
 
-def test_a_message_the_broker_lost_is_sent_again_once_stale(inline_runtime: Runtime) -> None:
-    tenant = make_tenant(inline_runtime)
-    message_id = enqueue_ping(inline_runtime, tenant.id)
-    with transaction(inline_runtime.sessions, tenant.id) as session:
-        message = session.get(OutboxMessage, (tenant.id, message_id))
-        assert message is not None
-        message.dispatched_at = utcnow() - timedelta(hours=1)
-        message.dispatch_count = 1
-    assert relay_pending(inline_runtime) == 1
-    assert receipt_count(inline_runtime, tenant.id, message_id) == 1
-    assert load(inline_runtime, tenant.id, message_id).dispatch_count == 2  # type: ignore[union-attr]
+class LossyBroker:
+    """A publisher whose broker loses every message, with a queue that looks as long as ``waiting`` says."""
+
+    def __init__(self, waiting: int = 0) -> None:
+        self.lost: list[uuid.UUID] = []
+        self.queue = waiting
+
+    def publish(self, _settings: Settings, _tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.lost.append(message_id)
+
+    def waiting(self, _settings: Settings) -> int | None:
+        return self.queue
+
+
+def test_a_message_the_broker_lost_is_sent_again_after_seconds_with_a_growing_wait(
+    runtime: Runtime, broker_settings: Settings
+) -> None:
+    broker = LossyBroker()
+    lossy = dataclasses.replace(
+        runtime, settings=dataclasses.replace(broker_settings, outbox_redeliver_seconds=0.3)
+    )
+    tenant = make_tenant(lossy)
+    message_id = enqueue_ping(lossy, tenant.id)
+    previous = set_publisher(broker)
+    try:
+        assert relay_pending(lossy) == 1
+        first = load(lossy, tenant.id, message_id)
+        assert first is not None and first.dispatched_at is not None
+        assert first.available_at - first.dispatched_at == timedelta(seconds=0.3)
+        assert relay_pending(lossy) == 0  # not before its redelivery time
+        wait_for(lambda: relay_pending(lossy) == 1, "the redelivery", timeout=5)
+        second = load(lossy, tenant.id, message_id)
+        assert second is not None and second.dispatch_count == 2 and second.attempts == 0
+        assert second.dispatched_at is not None
+        assert second.available_at - second.dispatched_at == timedelta(seconds=0.6)  # doubled
+    finally:
+        set_publisher(previous)
+    assert broker.lost == [message_id, message_id]
+
+
+def test_a_message_behind_a_backlog_is_not_sent_again_until_the_queue_is_empty(
+    runtime: Runtime, broker_settings: Settings
+) -> None:
+    broker = LossyBroker(waiting=250)  # the queue holds a backlog: our message is late, not lost
+    late = dataclasses.replace(
+        runtime, settings=dataclasses.replace(broker_settings, outbox_redeliver_seconds=0.2)
+    )
+    tenant = make_tenant(late)
+    message_id = enqueue_ping(late, tenant.id)
+    previous = set_publisher(broker)
+    try:
+        assert relay_pending(late) == 1
+        time.sleep(0.5)  # past its redelivery time
+        assert relay_pending(late) == 0
+        broker.queue = 0  # the backlog is gone and the message still unprocessed: it was lost
+        assert relay_pending(late) == 1
+        broker.queue = 250
+        time.sleep(0.2 * MAX_REDELIVER_FACTOR + 0.1)  # in flight 16 x the wait: sent whatever the queue holds
+        assert relay_pending(late) == 1
+    finally:
+        set_publisher(previous)
+    assert broker.lost == [message_id] * 3
+
+
+def test_the_redelivery_wait_doubles_up_to_sixteen_times(pg_settings: Settings) -> None:
+    settings = dataclasses.replace(pg_settings, outbox_redeliver_seconds=20.0)
+    waits = [redeliver_delay(settings, n).total_seconds() for n in range(7)]
+    assert waits == [20, 40, 80, 160, 320, 320, 320]
 
 
 def test_outbox_rows_of_one_tenant_are_invisible_to_another(runtime: Runtime) -> None:
@@ -291,13 +386,46 @@ def test_the_cross_tenant_path_returns_ids_only_and_is_not_public(runtime: Runti
     assert set(pending_messages(runtime)) == expected
 
     with runtime.engine.connect() as conn:
-        result = conn.execute(text("SELECT * FROM tsunagu_outbox_pending(10, 900, 8)"))
+        result = conn.execute(text("SELECT * FROM tsunagu_outbox_due(10, 0)"))
         assert list(result.keys()) == ["tenant_id", "id"]
-        definer, config, acl = conn.execute(
+        assert list(conn.execute(text("SELECT * FROM tsunagu_outbox_dead_letters(10)")).keys()) == [
+            "tenant_id",
+            "id",
+        ]
+        assert conn.execute(text("SELECT * FROM tsunagu_outbox_health()")).one() == (2, 2, 0)
+        functions = conn.execute(
             text(
-                "SELECT prosecdef, proconfig, proacl::text FROM pg_proc WHERE proname = 'tsunagu_outbox_pending'"
+                "SELECT proname, prosecdef, proconfig, proacl::text FROM pg_proc "
+                "WHERE proname LIKE 'tsunagu_outbox_%' ORDER BY proname"
             )
-        ).one()
-    assert definer is True
-    assert any(c.startswith("search_path=") for c in config)
-    assert "{=" not in acl and ",=" not in acl  # no EXECUTE for PUBLIC
+        ).all()
+    assert [f.proname for f in functions] == [
+        "tsunagu_outbox_dead_letters",
+        "tsunagu_outbox_due",
+        "tsunagu_outbox_health",
+    ]
+    for _name, definer, config, acl in functions:
+        assert definer is True
+        assert any(c.startswith("search_path=") for c in config)
+        assert "{=" not in acl and ",=" not in acl  # no EXECUTE for PUBLIC
+
+
+def test_a_message_that_cannot_be_recorded_is_deferred_not_dropped(runtime: Runtime) -> None:
+    from tests.support.faults import free_port
+    from tsunagu.core.outbox import DeliveryDeferred
+
+    tenant = make_tenant(runtime)
+    message_id = enqueue_ping(runtime, tenant.id)
+    # The same database URL on a port where nothing listens: neither the handler nor the failure record can run.
+    unreachable_url = (
+        make_url(runtime.settings.database_url).set(port=free_port()).render_as_string(hide_password=False)
+    )
+    unreachable = Runtime.from_settings(dataclasses.replace(runtime.settings, database_url=unreachable_url))
+    try:
+        with pytest.raises(DeliveryDeferred, match="database unavailable"):
+            process_message(unreachable, tenant.id, message_id)
+    finally:
+        unreachable.dispose()
+    untouched = load(runtime, tenant.id, message_id)
+    assert untouched is not None and untouched.attempts == 0 and untouched.last_error is None
+    assert process_message(runtime, tenant.id, message_id) is Outcome.PROCESSED

@@ -15,13 +15,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from tests.jobs.conftest import REPO_ROOT, _delete_queue, wait_for, worker_env
+from tests.jobs.conftest import REPO_ROOT, delete_queue, wait_for, worker_env
 from tests.notifications.conftest import PUBLIC_URL
 from tests.web.conftest import make_staff
 from tsunagu.config import Settings
 from tsunagu.core.outbox import OutboxMessage, relay_pending
 from tsunagu.core.session import transaction
-from tsunagu.jobs import send_process_message
+from tsunagu.jobs import install_outbox_publisher, send_process_message
 from tsunagu.notifications import delivery
 from tsunagu.notifications import services as notifications
 from tsunagu.notifications.models import Delivery
@@ -89,6 +89,7 @@ def test_a_worker_killed_mid_send_and_three_redeliveries_still_send_exactly_one_
         public_url=PUBLIC_URL,
     )
     delivery.configure(settings)
+    install_outbox_publisher()
     rt = dataclasses.replace(runtime, settings=settings)
     recorder = smtp_server.recorder
     recorder.stall_first = True
@@ -134,4 +135,4 @@ def test_a_worker_killed_mid_send_and_three_redeliveries_still_send_exactly_one_
     finally:
         for process in workers:
             stop(process)
-        _delete_queue(settings)
+        delete_queue(settings)

@@ -28,8 +28,8 @@ class TestDatabase:
     app_url: str
 
 
-def _role_url(role: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+def _role_url(role: str, dbname: str, admin_url: str = ADMIN_URL) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
     host = info.get("host", "127.0.0.1")
     port = info.get("port", "5432")
     return f"postgresql+psycopg://{role}@{host}:{port}/{dbname}"
@@ -49,14 +49,15 @@ def ensure_roles(conn: psycopg.Connection) -> None:
             pass
 
 
-def create_database() -> TestDatabase:
+def create_database(admin_url: str = ADMIN_URL) -> TestDatabase:
+    """A fresh database owned by the owner role, on the machine's PostgreSQL (or the cluster of ``admin_url``)."""
     name = f"tsunagu_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         ensure_roles(conn)
         conn.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(OWNER_ROLE))
         )
-    with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
+    with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
         # PostgreSQL 15 gives the public schema to pg_database_owner; make it explicit and keep others out.
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
@@ -65,11 +66,15 @@ def create_database() -> TestDatabase:
                 sql.Identifier(name), sql.Identifier(APP_ROLE)
             )
         )
-    return TestDatabase(name=name, owner_url=_role_url(OWNER_ROLE, name), app_url=_role_url(APP_ROLE, name))
+    return TestDatabase(
+        name=name,
+        owner_url=_role_url(OWNER_ROLE, name, admin_url),
+        app_url=_role_url(APP_ROLE, name, admin_url),
+    )
 
 
-def drop_database(name: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+def drop_database(name: str, admin_url: str = ADMIN_URL) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

@@ -84,6 +84,12 @@ with credentials is refused: secrets belong in `secrets`, never in a ConfigMap.
   "TSUNAGU_SESSION_IDLE_MINUTES" (toString $c.sessionIdleMinutes)
   "TSUNAGU_SESSION_ABSOLUTE_HOURS" (toString $c.sessionAbsoluteHours)
   "TSUNAGU_BEAT_INTERVAL_SECONDS" (toString $c.beatIntervalSeconds)
+  "TSUNAGU_OUTBOX_REDELIVER_SECONDS" (toString $c.outboxRedeliverSeconds)
+  "TSUNAGU_OUTBOX_MAX_ATTEMPTS" (toString $c.outboxMaxAttempts)
+  "TSUNAGU_DB_CONNECT_TIMEOUT_SECONDS" (toString $c.database.connectTimeoutSeconds)
+  "TSUNAGU_DB_STATEMENT_TIMEOUT_SECONDS" (toString $c.database.statementTimeoutSeconds)
+  "TSUNAGU_DB_LOCK_TIMEOUT_SECONDS" (toString $c.database.lockTimeoutSeconds)
+  "TSUNAGU_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS" (toString $c.database.idleInTransactionTimeoutSeconds)
   "TSUNAGU_MAX_UPLOAD_BYTES" (toString (int64 $c.maxUploadBytes))
   "TSUNAGU_CELERY_QUEUE" .Values.worker.queue
   "TSUNAGU_MASTER_KEY_REF" $ref

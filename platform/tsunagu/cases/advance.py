@@ -124,6 +124,7 @@ def record_event(
     actor_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    submission: dict[str, Any] | None = None,
 ) -> CaseEvent:
     event = CaseEvent(
         tenant_id=session.require_tenant_id(),
@@ -134,6 +135,7 @@ def record_event(
         actor_id=actor_id,
         task_id=task_id,
         details=details or {},
+        submission=submission,
         at=utcnow(),
     )
     session.add(event)
@@ -219,6 +221,7 @@ def complete_task(
                 title=task.title,
                 actor_id=actor.user_id,
                 task_id=task.id,
+                submission=cleaned,  # the case's own record of the step (the workflow state forgets it)
             )
         # The task's successors belong to the same case and person: copied from its row, not read again.
         apply_result(session, locked.case, result, projection.TaskContext.of_task(task), completed=task)

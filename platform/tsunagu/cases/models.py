@@ -72,6 +72,9 @@ class CaseEvent(TenantScoped, Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: ``task_completed``: the cleaned form data submitted, the case's own record of the step (the workflow
+    #: state forgets finished steps, see ``engine.compaction``)
+    submission: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

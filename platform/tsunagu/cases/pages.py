@@ -23,12 +23,12 @@ from ..web.pages import current_actor, parse_id, tenant_pages
 from ..web.requests import db
 from . import services, workspace
 from .models import Case
+from .referral import CONSENT_STATUSES, parse_referral
 
 bp = tenant_pages("cases", __name__)
 
 #: who may add progress records (支援経過記録): case workers and the providers delivering support
 RECORDERS = frozenset({Role.TENANT_ADMIN, Role.CONSULTANT, Role.MUNICIPAL_STAFF, Role.PROVIDER})
-CONSENT_STATUSES = ("obtained", "not_yet", "refused")
 
 
 def _allowed(action: str, case: Case | None = None) -> Any:
@@ -107,6 +107,10 @@ def create_case() -> Any:
             errors["reason"] = [_("This field is required")]
         if referral["consent_status"] not in CONSENT_STATUSES:
             errors["consent_status"] = [_("Choose one of the options")]
+        try:  # issue #10: the referral schema (lengths, one line) — the same rule as the API
+            parse_referral(referral, field="")
+        except ValidationFailed as exc:
+            errors.update({k: v for k, v in exc.details.items() if k not in errors})
     unit_code = form.get("org_unit") or None
     if errors or person is None:
         return _new_case_page(values, errors, 422)

@@ -6,8 +6,6 @@ Views, the inbox and beat call these; these call the engine through ``engine.ser
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +25,7 @@ from .advance import (
     fire_timer,
     record_event,
 )
+from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
 from .projection import LANE_ROLES
 from .tasks import first_ready_task, get_task, lock_workable_task
@@ -57,34 +56,6 @@ __all__ = [
 
 DEFAULT_MEETING_PROCESS = "meeting_hybrid"
 DEFAULT_MONITORING_INTERVAL = "P1M"
-
-
-@dataclass(frozen=True)
-class PersonInput:
-    name: str
-    name_kana: str
-    birth_date: date | None
-
-
-def parse_person(raw: Any) -> PersonInput:
-    errors: dict[str, list[str]] = {}
-    if not isinstance(raw, dict):
-        raise ValidationFailed("person is required", details={"person": ["必須項目です"]})
-    name = raw.get("name")
-    kana = raw.get("name_kana")
-    if not isinstance(name, str) or not name.strip():
-        errors["person.name"] = ["必須項目です"]
-    if not isinstance(kana, str) or not kana.strip():
-        errors["person.name_kana"] = ["必須項目です"]
-    birth: date | None = None
-    if raw.get("birth_date"):
-        try:
-            birth = date.fromisoformat(str(raw["birth_date"]))
-        except ValueError:
-            errors["person.birth_date"] = ["日付の形式が正しくありません（YYYY-MM-DD）"]
-    if errors:
-        raise ValidationFailed("入力内容に誤りがあります / the data does not fit", details=errors)
-    return PersonInput(name=str(name).strip(), name_kana=str(kana).strip(), birth_date=birth)
 
 
 def workflow_settings(tenant: Tenant) -> dict[str, Any]:

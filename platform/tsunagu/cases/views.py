@@ -12,8 +12,13 @@ from ..identity.permissions import authorize
 from ..identity.services import Role
 from ..tenancy.models import Tenant
 from ..web.blueprints import api_bp, require_roles
+from ..web.openapi import register_schema
 from ..web.requests import db, parse_id
 from . import services
+from .inputs import check_message_payload, parse_org_unit
+from .referral import REFERRAL_SCHEMA, parse_referral
+
+register_schema("Referral", REFERRAL_SCHEMA)
 
 _WRITERS = (Role.TENANT_ADMIN, Role.CONSULTANT, Role.MUNICIPAL_STAFF)
 _READERS = (*_WRITERS, Role.MEETING_SECRETARIAT, Role.AUDITOR, Role.PROVIDER)
@@ -26,12 +31,8 @@ def create_case() -> Any:
     if not isinstance(body, dict):
         raise ValidationFailed("a JSON object is required", details={"body": ["JSON オブジェクトが必要です"]})
     person = services.parse_person(body.get("person"))
-    referral = body.get("referral")
-    if referral is not None and not isinstance(referral, dict):
-        raise ValidationFailed("referral must be an object", details={"referral": ["形式が正しくありません"]})
-    org_unit = body.get("org_unit")
-    if org_unit is not None and not isinstance(org_unit, str):
-        raise ValidationFailed("org_unit must be a code", details={"org_unit": ["形式が正しくありません"]})
+    referral = parse_referral(body.get("referral"))  # issue #10: a schema, not any object of any size
+    org_unit = parse_org_unit(body.get("org_unit"))
     session = db()
     tenant = session.get(Tenant, g.tenant.id)
     assert tenant is not None
@@ -73,6 +74,7 @@ def post_message(case_id: str) -> Any:
         raise ValidationFailed(
             "unknown message", details={"name": [f"one of {', '.join(services.MESSAGE_NAMES)}"]}
         )
+    payload = check_message_payload(name, payload)  # bounded, and a referral fits its schema
     session = db()
     case = services.get_case(session, parse_id(case_id))
     authorize(current_principal(), "case.message", case)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -280,19 +279,17 @@ def add_progress_record(
 ) -> ProgressRecord:
     """支援経過記録を追加 — validate and append a progress record, and note it in the case history."""
     from .advance import record_event
+    from .inputs import one_line, parse_date
 
     errors: dict[str, list[str]] = {}
-    day: date | None = None
-    try:
-        day = date.fromisoformat(record_date.strip())
-    except ValueError:
-        errors["record_date"] = ["日付の形式が正しくありません（YYYY-MM-DD）"]
+    day, problem = parse_date(record_date)  # YYYY-MM-DD only (issue #10)
+    if problem:
+        errors["record_date"] = [problem]
     if method not in PROGRESS_METHODS:
         errors["method"] = ["選択肢にない値です"]
-    if not staff_name.strip():
-        errors["staff_name"] = ["必須項目です"]
-    elif len(staff_name.strip()) > 100:
-        errors["staff_name"] = ["100文字以内で入力してください"]
+    staff_name, problem = one_line(staff_name, 100)  # one line, at most 100 characters
+    if problem:
+        errors["staff_name"] = [problem]
     if not content.strip():
         errors["content"] = ["必須項目です"]
     elif len(content) > MAX_PROGRESS_CONTENT:

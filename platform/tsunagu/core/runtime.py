@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
-from .db import make_engine
+from .db import DatabaseTimeouts, make_engine
 from .session import TenantSession, make_sessionmaker
 
 
@@ -24,7 +24,9 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Runtime:
-        engine = make_engine(settings.database_url, pool_size=pool_size)
+        engine = make_engine(
+            settings.database_url, pool_size=pool_size, timeouts=DatabaseTimeouts.from_settings(settings)
+        )
         return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
 
     def dispose(self) -> None:

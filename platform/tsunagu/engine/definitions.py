@@ -91,6 +91,18 @@ def latest_deployment_for(session: TenantSession, process_id: str) -> Deployment
     return None
 
 
+def lock_deployments(session: TenantSession) -> None:
+    """One deployment per tenant at a time: a transaction-scoped advisory lock (PostgreSQL), held until the
+    caller commits, so a second deploy waits and then sees the version the first stored. SQLite (the demo)
+    has a single writer. Taken by :func:`deploy` itself; callers that check the latest version before
+    deploying take it first (it is re-entrant within a transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('tsunagu.deploy.' || :t))"),
+            {"t": str(session.require_tenant_id())},
+        )
+
+
 def deploy(
     session: TenantSession,
     files: dict[str, str],
@@ -115,6 +127,7 @@ def deploy(
         raise DefinitionError(problems)
     bundle = parse_files(all_files)
     tenant_id = session.require_tenant_id()
+    lock_deployments(session)
     current = session.execute(select(func.max(Deployment.version))).scalar_one_or_none() or 0
     row = Deployment(
         tenant_id=tenant_id,
@@ -136,11 +149,7 @@ def ensure_library_deployed(session: TenantSession, library_root: Path, lanes: L
     Concurrent first cases of a new tenant serialize on a transaction-scoped advisory lock (PostgreSQL), so
     the library is deployed once and neither request fails on the version's unique constraint.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('tsunagu.deploy.' || :t))"),
-            {"t": str(session.require_tenant_id())},
-        )
+    lock_deployments(session)
     existing = session.execute(
         select(Deployment).order_by(Deployment.version.desc()).limit(1)
     ).scalar_one_or_none()

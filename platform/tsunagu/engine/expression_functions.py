@@ -1,4 +1,8 @@
-"""The functions expressions may call, by bare name. Nothing else is callable from an expression."""
+"""The functions expressions may call, by bare name. Nothing else is callable from an expression.
+
+A function whose result can be larger than its arguments, or whose work grows with them, has a ``check`` that
+refuses oversized arguments before it is called (``engine.bounds``); its result is measured afterwards like
+every value an expression makes."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from ..core.limits import shown
+from .bounds import MAX_DATE_TEXT, MAX_ITEMS, MAX_NUMBER_TEXT, MAX_VALUE, check_rendered, size_of, too_large
 from .errors import ExpressionError
 
 MAX_ARGS = 200
@@ -23,11 +29,13 @@ def _as_date(value: Any) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
+        if len(value) > MAX_DATE_TEXT:
+            raise ExpressionError(f"日付ではありません: {shown(value)} / not a date: {shown(value)}")
         text = value.strip()
         if len(text) > 10 and text[10] in "T ":
             return datetime.fromisoformat(text).date()
         return date.fromisoformat(text)
-    raise ExpressionError(f"日付ではありません: {value!r} / not a date: {value!r}")
+    raise ExpressionError(f"日付ではありません: {shown(value)} / not a date: {shown(value)}")
 
 
 def _today() -> date:
@@ -56,28 +64,49 @@ def _round(value: Any, ndigits: Any = None) -> Any:
     return round(value, ndigits)
 
 
+# --- checks before a call -------------------------------------------------------------------------------
+
+
+def _check_whole(*args: Any, **_kwargs: Any) -> None:
+    """sorted/sum copy their argument, min/max walk it: the arguments' deep size must fit."""
+    if size_of(args) > MAX_VALUE:
+        raise too_large("引数", "argument")
+    if len(args) == 1 and isinstance(args[0], list | tuple | set | frozenset | dict | str):
+        if len(args[0]) > MAX_ITEMS:
+            raise too_large("引数", "argument")
+
+
+def _check_number_text(value: Any) -> None:
+    if isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
+        raise ExpressionError(
+            f"数値の文字列が長すぎます（{MAX_NUMBER_TEXT} 文字まで） / number text too large "
+            f"(at most {MAX_NUMBER_TEXT} characters)"
+        )
+
+
 @dataclass(frozen=True)
 class _Function:
     fn: Callable[..., Any]
     min_args: int
     max_args: int
     keywords: frozenset[str] = frozenset()
+    check: Callable[..., None] | None = None  # refuses oversized arguments before ``fn`` runs
 
 
 FUNCTIONS: dict[str, _Function] = {
     "len": _Function(len, 1, 1),
-    "min": _Function(min, 1, MAX_ARGS),
-    "max": _Function(max, 1, MAX_ARGS),
+    "min": _Function(min, 1, MAX_ARGS, check=_check_whole),
+    "max": _Function(max, 1, MAX_ARGS, check=_check_whole),
     "abs": _Function(abs, 1, 1),
-    "int": _Function(int, 1, 1),
-    "str": _Function(str, 1, 1),
-    "float": _Function(float, 1, 1),
+    "int": _Function(int, 1, 1, check=_check_number_text),
+    "str": _Function(str, 1, 1, check=check_rendered),
+    "float": _Function(float, 1, 1, check=_check_number_text),
     "bool": _Function(bool, 1, 1),
     "round": _Function(_round, 1, 2, frozenset({"ndigits"})),
     "any": _Function(any, 1, 1),
     "all": _Function(all, 1, 1),
-    "sum": _Function(_sum, 1, 1),
-    "sorted": _Function(sorted, 1, 1, frozenset({"reverse"})),
+    "sum": _Function(_sum, 1, 1, check=_check_whole),
+    "sorted": _Function(sorted, 1, 1, frozenset({"reverse"}), check=_check_whole),
     "date": _Function(date, 3, 3),
     "today": _Function(_today, 0, 0),
     "days_between": _Function(_days_between, 2, 2),

@@ -5,6 +5,12 @@ They are parsed with ``ast.parse(mode="eval")``, checked once against an allowli
 *interpreted* by walking the tree — nothing is ever passed to ``eval``/``exec``. There is no attribute access
 at all (so no ``__class__`` escapes), calls only reach the functions in ``FUNCTIONS`` by bare name, and every
 intermediate value is size-checked so that ``'a' * 10**9`` or ``9**9**9`` is refused before any work is done.
+
+Sizes are *deep* (``engine.bounds``): ``['a' * 100000] * 10000`` is ten thousand references to one string and
+refused as 10⁹ characters, because ``str()`` or serializing it would make them. Every value an evaluation makes
+is measured and charged to its budget; operations that could grow a value are refused from their operands'
+sizes before they run. Validation evaluates the constant parts of an expression with the same interpreter, so
+a constant expression past the limits is refused when it is uploaded, not when a case reaches it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..core.limits import shown
+from .bounds import (
+    MAX_INT,
+    MAX_ITEMS,
+    MAX_STR,
+    MAX_VALUE,
+    Budget,
+    ExpressionTooLarge,
+    require_size,
+    size_of,
+    too_large,
+)
 from .errors import ExpressionError
 from .expression_functions import FUNCTIONS
 
@@ -24,9 +42,6 @@ MAX_SOURCE_CHARS = 2000
 MAX_DEPTH = 50
 MAX_NODES = 500
 MAX_LITERAL_ITEMS = 200  # also the argument limit of min()/max(), see expression_functions
-MAX_INT = 10**18
-MAX_STR = 100_000
-MAX_ITEMS = 10_000
 MAX_POW_EXPONENT = 10
 MAX_POW_BASE = 10**6
 
@@ -216,12 +231,12 @@ class _Validator:
 def _bounded(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         if abs(value) > MAX_INT:
-            raise ExpressionError("計算結果の数値が大きすぎます / numeric result is too large")
+            raise ExpressionTooLarge("計算結果の数値が大きすぎます / numeric result is too large")
     elif isinstance(value, str):
         if len(value) > MAX_STR:
-            raise ExpressionError("計算結果の文字列が長すぎます / string result is too long")
+            raise ExpressionTooLarge("計算結果の文字列が長すぎます / string result is too long")
     elif isinstance(value, list | tuple | set | frozenset | dict) and len(value) > MAX_ITEMS:
-        raise ExpressionError("計算結果の要素が多すぎます / collection result is too large")
+        raise ExpressionTooLarge("計算結果の要素が多すぎます / collection result is too large")
     return value
 
 
@@ -229,34 +244,67 @@ def _sequence_len(value: Any) -> int | None:
     return len(value) if isinstance(value, str | list | tuple) else None
 
 
+def _check_repetition(seq: Any, times: Any) -> None:
+    length = _sequence_len(seq)
+    if length is None or not isinstance(times, int) or length == 0 or times <= 0:
+        return
+    limit = MAX_STR if isinstance(seq, str) else MAX_ITEMS
+    # Deep size too: [s] * n holds n references to s, and str() or serializing it writes s n times.
+    if length * times > limit or size_of(seq, MAX_VALUE // times) * times > MAX_VALUE:
+        raise ExpressionTooLarge("繰り返しの結果が大きすぎます / repetition result is too large")
+
+
+def _check_concatenation(left: Any, right: Any) -> None:
+    left_len, right_len = _sequence_len(left), _sequence_len(right)
+    if left_len is None or right_len is None or type(left) is not type(right):
+        return
+    if left_len + right_len > (MAX_STR if isinstance(left, str) else MAX_ITEMS):
+        raise ExpressionTooLarge("連結の結果が長すぎます / concatenation result is too long (too large)")
+    if size_of(left) + size_of(right) > MAX_VALUE:
+        raise ExpressionTooLarge("連結の結果が大きすぎます / concatenation result is too large")
+
+
 def _binop(op: ast.operator, left: Any, right: Any) -> Any:
+    """Refuse from the operands' sizes whatever could grow past the limits, then compute."""
     if isinstance(op, ast.Mult):
-        for seq, times in ((left, right), (right, left)):
-            length = _sequence_len(seq)
-            if length is not None and isinstance(times, int):
-                limit = MAX_STR if isinstance(seq, str) else MAX_ITEMS
-                if length * max(times, 0) > limit:
-                    raise ExpressionError("繰り返しの結果が大きすぎます / repetition result is too large")
+        _check_repetition(left, right)
+        _check_repetition(right, left)
     elif isinstance(op, ast.Mod) and not isinstance(left, int | float):
         raise ExpressionError("% は数値の剰余だけに使えます / '%' is only allowed for numbers")
     elif isinstance(op, ast.Pow):
         if not isinstance(left, int | float) or not isinstance(right, int | float):
             raise ExpressionError("** は数値だけに使えます / '**' is only allowed for numbers")
         if abs(right) > MAX_POW_EXPONENT or abs(left) > MAX_POW_BASE:
-            raise ExpressionError("** の値が大きすぎます / operands of '**' are too large")
+            raise ExpressionTooLarge("** の値が大きすぎます / operands of '**' are too large")
     elif isinstance(op, ast.Add):
-        left_len, right_len = _sequence_len(left), _sequence_len(right)
-        if left_len is not None and right_len is not None and left_len + right_len > MAX_STR:
-            raise ExpressionError("連結の結果が長すぎます / concatenation result is too long")
+        _check_concatenation(left, right)
     return _bounded(_BINOPS[type(op)](left, right))
 
 
 class _Interpreter:
-    def __init__(self, names: Mapping[str, Any]) -> None:
+    """Walks a validated tree. Names and subscripts return references to the data (free); every value the
+    expression makes is charged to ``budget`` by its deep size."""
+
+    def __init__(self, names: Mapping[str, Any], budget: Budget) -> None:
         self.names = names
+        self.budget = budget
 
     def run(self, node: ast.AST) -> Any:
         return getattr(self, f"_eval_{type(node).__name__}")(node)
+
+    def _made(self, value: Any) -> Any:
+        return self.budget.charge(value)
+
+    def _items(self, nodes: list[ast.expr]) -> list[Any]:
+        """Evaluate the items of a literal, refusing as soon as they are too large together."""
+        values, total = [], 0
+        for node in nodes:
+            value = self.run(node)
+            total += size_of(value, MAX_VALUE - total)
+            if total > MAX_VALUE:
+                raise too_large()
+            values.append(value)
+        return values
 
     def _eval_Constant(self, node: ast.Constant) -> Any:
         return node.value
@@ -278,10 +326,10 @@ class _Interpreter:
         return result
 
     def _eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
-        return _bounded(_UNARYOPS[type(node.op)](self.run(node.operand)))
+        return self._made(_bounded(_UNARYOPS[type(node.op)](self.run(node.operand))))
 
     def _eval_BinOp(self, node: ast.BinOp) -> Any:
-        return _binop(node.op, self.run(node.left), self.run(node.right))
+        return self._made(_binop(node.op, self.run(node.left), self.run(node.right)))
 
     def _eval_Compare(self, node: ast.Compare) -> bool:
         left = self.run(node.left)
@@ -305,28 +353,47 @@ class _Interpreter:
         try:
             return container[index]
         except (KeyError, IndexError):
-            raise ExpressionError(f"{index!r} がありません / {index!r} not found") from None
+            raise ExpressionError(f"{shown(index)} がありません / {shown(index)} not found") from None
 
     def _eval_List(self, node: ast.List) -> list[Any]:
-        return [self.run(e) for e in node.elts]
+        return self._made(self._items(node.elts))  # type: ignore[no-any-return]
 
     def _eval_Tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
-        return tuple(self.run(e) for e in node.elts)
+        return self._made(tuple(self._items(node.elts)))  # type: ignore[no-any-return]
 
     def _eval_Set(self, node: ast.Set) -> set[Any]:
-        return {self.run(e) for e in node.elts}
+        return self._made(set(self._items(node.elts)))  # type: ignore[no-any-return]
 
     def _eval_Dict(self, node: ast.Dict) -> dict[Any, Any]:
-        return {
-            self.run(k): self.run(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None
-        }
+        keys = [k for k in node.keys if k is not None]  # ** unpacking is refused by _Validator
+        flat = self._items([*keys, *node.values])
+        return self._made(dict(zip(flat[: len(keys)], flat[len(keys) :], strict=True)))  # type: ignore[no-any-return]
 
     def _eval_Call(self, node: ast.Call) -> Any:
         assert isinstance(node.func, ast.Name)  # guaranteed by _Validator
         spec = FUNCTIONS[node.func.id]
-        args = [self.run(a) for a in node.args]
+        args = [self.run(a) for a in node.args]  # references are free; what the call may grow is checked
         kwargs = {k.arg: self.run(k.value) for k in node.keywords if k.arg is not None}
-        return _bounded(spec.fn(*args, **kwargs))
+        if spec.check is not None:
+            spec.check(*args, **kwargs)
+        return self._made(_bounded(spec.fn(*args, **kwargs)))
+
+
+def _failure(source: str, exc: BaseException) -> ExpressionError:
+    """The ``ExpressionError`` for whatever else an evaluation raised."""
+    if isinstance(exc, ExpressionError):
+        return exc
+    if isinstance(exc, ZeroDivisionError):
+        return ExpressionError("0 で割ることはできません / division by zero")
+    if isinstance(exc, MemoryError):  # not expected within the limits; never left to take a worker down
+        return too_large("値（メモリ不足）", "value (out of memory)")
+    if isinstance(exc, RecursionError):
+        return ExpressionError("値の入れ子が深すぎます / value nested too deeply to evaluate")
+    text = source if len(source) <= 200 else source[:200] + "…"
+    return ExpressionError(f"式を評価できません / cannot evaluate '{text}': {str(exc)[:200]}")
+
+
+_EVALUATION_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, RecursionError, MemoryError)
 
 
 @dataclass(frozen=True)
@@ -337,14 +404,14 @@ class CompiledExpression:
     tree: ast.Expression
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
+        """The value over ``data``, within the limits of ``engine.bounds`` (a reference to large data
+        is refused too: what an expression returns is stored in the workflow), or ``ExpressionError``."""
         try:
-            return _Interpreter(data).run(self.tree.body)
+            return require_size(_Interpreter(data, Budget()).run(self.tree.body), "式の結果", "result")
         except ExpressionError:
             raise
-        except ZeroDivisionError:
-            raise ExpressionError("0 で割ることはできません / division by zero") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, RecursionError) as exc:
-            raise ExpressionError(f"式を評価できません / cannot evaluate '{self.source}': {exc}") from None
+        except _EVALUATION_ERRORS as exc:
+            raise _failure(self.source, exc) from None
 
 
 def _check_bracket_depth(source: str) -> None:
@@ -359,6 +426,48 @@ def _check_bracket_depth(source: str) -> None:
                 )
         elif token.type == tokenize.OP and token.string in ")]}":
             depth -= 1
+
+
+def _constant_nodes(node: ast.AST, found: set[int]) -> bool:
+    """Collect the ids of the sub-expressions that read no name (function names are not reads)."""
+    if isinstance(node, ast.Call):
+        children: list[ast.AST] = [*node.args, *(k.value for k in node.keywords)]
+    else:
+        children = list(ast.iter_child_nodes(node))
+    constant = all([_constant_nodes(child, found) for child in children]) and not isinstance(node, ast.Name)
+    if constant:
+        found.add(id(node))
+    return constant
+
+
+def _fold_constants(root: ast.AST, source: str) -> None:
+    """Evaluate each largest constant sub-expression with the bounded interpreter (one budget for all of
+    them): one past the size limits refuses the expression now. Other failures (``1 / 0`` in a branch never
+    taken) are left for run time, as before."""
+    constant: set[int] = set()
+    _constant_nodes(root, constant)
+    interpreter = _Interpreter({}, Budget())
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) not in constant:
+            if isinstance(node, ast.Call):
+                pending.extend([*node.args, *(k.value for k in node.keywords)])
+            else:
+                pending.extend(ast.iter_child_nodes(node))
+            continue
+        if not isinstance(node, ast.expr) or isinstance(node, ast.Constant):
+            continue  # operators, contexts; literals are bounded by the source
+        try:
+            require_size(interpreter.run(node), "式の結果", "result")
+        except ExpressionTooLarge:
+            raise
+        except ExpressionError:
+            continue
+        except _EVALUATION_ERRORS as exc:
+            failure = _failure(source, exc)
+            if isinstance(failure, ExpressionTooLarge):
+                raise failure from None
 
 
 @lru_cache(maxsize=2048)
@@ -377,6 +486,7 @@ def _compile(source: str) -> CompiledExpression:
         raise ExpressionError("式が複雑すぎます / expression is too complex") from None
     _check_bracket_depth(source)
     _Validator().check(tree.body, 1)
+    _fold_constants(tree.body, source)
     return CompiledExpression(source, tree)
 
 

@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
+from sqlalchemy.orm import object_session
 
 from ..core.db import utcnow
 from ..core.errors import Conflict
@@ -33,6 +34,7 @@ from ..core.session import TenantSession
 from .definitions import LoadedDeployment
 from .errors import EngineFault
 from .models import ProcessInstance, Timer
+from .serialization import SpecRef
 
 COMPLETED_STAGE = "完了"
 
@@ -172,26 +174,37 @@ def build_workflow(deployment: LoadedDeployment, process_id: str, meeting_proces
     return BpmnWorkflow(spec, subprocess_specs, script_engine=SafeScriptEngine())
 
 
+def spec_ref(instance: ProcessInstance) -> SpecRef:
+    """What the instance's row refers to for its definitions: deployment, process, meeting binding."""
+    return SpecRef.of(instance.deployment_id, instance.process_id, {"meeting": instance.meeting_process})
+
+
 def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-    """The one place the workflow state is written to its row."""
+    """The one place the workflow state is written to its row: compacted (``compaction``), then stored with
+    its definitions by reference (``serialization``)."""
+    from .compaction import compact
     from .spiff import dumps
 
-    instance.serialized = dumps(workflow)
+    compact(workflow)
+    instance.serialized = dumps(workflow, spec_ref(instance))
     if workflow.is_completed():
         instance.status = "completed"
         instance.completed_at = utcnow()
 
 
 def load(instance: ProcessInstance) -> BpmnWorkflow:
-    """The instance's workflow, deserialized from its row (the one place it is read).
+    """The instance's workflow, deserialized from its row (the one place it is read); its specs come from
+    the per-process cache (``serialization.SPEC_CACHE``).
 
     Deserializing is most of the engine floor's cost; a per-process cache of workflows keyed by instance
     version was tried and measured (``make bench``): with cases interleaved it rarely hit, and holding the
     large object graphs made the garbage collector cost more than the deserializing it saved.
     """
+    from .serialization import resolver_for
     from .spiff import loads
 
-    return loads(instance.serialized)
+    session = object_session(instance)
+    return loads(instance.serialized, resolver_for(session) if session is not None else None)
 
 
 def _load(command: str, instance: ProcessInstance) -> BpmnWorkflow:

@@ -17,6 +17,7 @@ from .definitions import (
     ensure_library_deployed,
     latest_deployment_for,
     load_deployment,
+    lock_deployments,
     read_library,
 )
 from .errors import DefinitionError, EngineFault, Problem
@@ -66,6 +67,7 @@ __all__ = [
     "latest_deployment_for",
     "load",
     "load_deployment",
+    "lock_deployments",
     "lock_instance",
     "open_incidents",
     "park_timer",

@@ -5,7 +5,8 @@
   service tasks only *record* an outbox side effect (see ``collect_side_effects``).
 * ``load_definitions`` parses uploaded files with ``safe_xml`` before Spiff sees them.
 * ``resolve_specs`` maps the ``calledElement="meeting"`` alias to the tenant's chosen meeting process.
-* ``dumps``/``loads`` use Spiff's versioned serializer; ``loads`` re-attaches the safe engine.
+* ``dumps``/``loads`` use Spiff's versioned serializer with the definitions stored by reference
+  (``serialization``); ``loads`` re-attaches the safe engine.
 
 Timers and messages are in ``events`` and re-exported here.
 """
@@ -28,13 +29,12 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-from . import expressions
+from . import expressions, serialization
 from .errors import DefinitionError, ExpressionError, OperationError, Problem
 from .events import deliver_message, fire_timer, timer_due_at, waiting_timers
 from .operations import get_operation
@@ -292,31 +292,49 @@ def resolve_specs(
 
 # --- serializer -------------------------------------------------------------------------------------------
 
-# We keep Spiff's own format version so that Spiff's migrations keep applying after upgrades.
-SERIALIZER_VERSION: str = SPIFF_SERIALIZER_VERSION
+# What is stored is described in ``serialization``: Spiff's format with the specs by reference. We keep
+# Spiff's own format version so that Spiff's migrations keep applying after upgrades.
+SERIALIZER_VERSION: str = serialization.SERIALIZER_VERSION
 _lock = threading.Lock()
 DESERIALIZE_COUNT = 0
 _serializer: BpmnWorkflowSerializer | None = None
+_full_serializer: BpmnWorkflowSerializer | None = None
+
+
+def _registry() -> Any:
+    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return registry
 
 
 def serializer() -> BpmnWorkflowSerializer:
+    """The serializer of stored states: Spiff's registry with the referencing workflow converter."""
     global _serializer
     if _serializer is None:
-        registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
-        registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
-        _serializer = BpmnWorkflowSerializer(registry, version=SERIALIZER_VERSION)
+        _serializer = BpmnWorkflowSerializer(serialization.configure(_registry()), version=SERIALIZER_VERSION)
     return _serializer
 
 
-def dumps(workflow: BpmnWorkflow) -> str:
-    return str(serializer().serialize_json(workflow))
+def full_serializer() -> BpmnWorkflowSerializer:
+    """Spiff's default serializer (specs inline), with the platform's data types: the engine floor's yardstick
+    and the form rows had before migration 0009."""
+    global _full_serializer
+    if _full_serializer is None:
+        _full_serializer = BpmnWorkflowSerializer(_registry(), version=SERIALIZER_VERSION)
+    return _full_serializer
 
 
-def loads(state: str) -> BpmnWorkflow:
+def dumps(workflow: BpmnWorkflow, ref: serialization.SpecRef) -> str:
+    """The stored form: dynamic state and a reference to the definitions (see ``serialization``)."""
+    return serialization.dumps(serializer(), workflow, ref)
+
+
+def loads(state: str, resolve: serialization.SpecResolver | None = None) -> BpmnWorkflow:
+    """Restore a stored state (either form); referenced specs come from ``resolve``."""
     global DESERIALIZE_COUNT
     with _lock:
         DESERIALIZE_COUNT += 1
-    workflow = serializer().deserialize_json(state)
+    workflow = serialization.loads(serializer(), state, resolve)
     workflow.script_engine = SafeScriptEngine()
     return workflow
 
@@ -338,6 +356,7 @@ __all__ = [
     "deserialize_count",
     "dumps",
     "fire_timer",
+    "full_serializer",
     "load_definitions",
     "loads",
     "new_workflow",

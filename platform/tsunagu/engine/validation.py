@@ -8,13 +8,13 @@ what SpiffWorkflow's own parser says, each with file, line and element id.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lxml import etree
 
+from ..core import limits
 from .errors import DefinitionError, Problem
 from .lanes import LaneRoles
 from .markup import markup_problems
@@ -43,7 +43,9 @@ def _form_problem(name: str, data: bytes, max_bytes: int) -> Problem | None:
             name, None, None, f"ファイルが大きすぎます / file is too large (limit {max_bytes:,} bytes)"
         )
     try:
-        form = json.loads(data.decode("utf-8"))
+        form = limits.loads(data.decode("utf-8"))  # bounded depth and size (issue #10)
+    except limits.InputTooComplex as exc:
+        return Problem(name, None, None, f"フォームが複雑すぎます / form is too complex: {exc.message}")
     except (UnicodeDecodeError, ValueError) as exc:
         return Problem(
             name,

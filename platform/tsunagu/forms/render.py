@@ -22,6 +22,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from .schema import FormSchema
+from .validation import text_limit
 
 __all__ = ["Node", "RenderedForm", "parse_submission", "render_form", "value_at"]
 
@@ -116,8 +117,8 @@ def _hints(comp: Mapping[str, Any], ctype: str, subtype: str) -> dict[str, str]:
     validate = comp.get("validate") or {}
     attrs: dict[str, str] = {}
     if ctype in ("textfield", "textarea"):
-        if isinstance(validate.get("maxLength"), int):
-            attrs["maxlength"] = str(validate["maxLength"])
+        declared = validate.get("maxLength")
+        attrs["maxlength"] = str(text_limit(ctype, declared if isinstance(declared, int) else None))
         if isinstance(validate.get("minLength"), int):
             attrs["minlength"] = str(validate["minLength"])
         pattern = validate.get("pattern")

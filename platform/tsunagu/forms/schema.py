@@ -9,12 +9,13 @@ are rejected with :class:`FormSchemaError`, so a form that would let unchecked d
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..core import limits
 
 __all__ = [
     "CHOICE_TYPES",
@@ -151,8 +152,10 @@ def _read(source: str | Path) -> Any:
         if len(text.encode("utf-8")) > MAX_FORM_BYTES:
             raise FormSchemaError(f"form schema is larger than {MAX_FORM_BYTES} bytes")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return limits.loads(text)  # bounded depth and size (issue #10)
+    except limits.InputTooComplex as exc:
+        raise FormSchemaError(f"form schema is too complex: {exc.message}") from exc
+    except ValueError as exc:
         raise FormSchemaError(f"form schema is not valid JSON: {exc}") from exc
 
 

@@ -16,6 +16,13 @@ Semantics follow form-js: ``required`` fails on a missing value, ``""``, an empt
 checkbox; ``pattern`` is searched, not anchored, like JavaScript's ``RegExp.test`` (anchor with ``^...$``).
 Fields with a ``conditional.hide`` expression are not required here, because the server does not evaluate
 FEEL; a value sent for them is still validated.
+
+Inputs are bounded before they are converted (issue #10, limits in ``core.limits``): a number typed as text
+is refused past ``NUMBER_TEXT_MAX`` characters or an exponent past ``NUMBER_EXPONENT_MAX`` (``"1e10000000"``
+once made ``int(Decimal(...))`` build a ten-million-digit integer), and a number field without ``min`` /
+``max`` accepts magnitudes up to ``NUMBER_MAX``; a text field without ``maxLength`` takes at most
+``TEXTFIELD_MAX`` / ``TEXTAREA_MAX`` characters (and none more than ``TEXT_MAX``); a checklist at most
+``MAX_CHOICES`` values.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..core import limits
 from .schema import MULTI_TYPES, FieldSpec, FormSchema
 
-__all__ = ["MESSAGES", "messages", "translate", "validate_submission"]
+__all__ = ["MESSAGES", "messages", "text_limit", "translate", "validate_submission"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     "ja": {
@@ -50,6 +58,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "date": "日付の形式が正しくありません（YYYY-MM-DD）",
         "time": "時刻の形式が正しくありません（HH:MM）",
         "datetime": "日時の形式が正しくありません（YYYY-MM-DDTHH:MM）",
+        "number_too_long": "数値は{n}文字以内で入力してください",
+        "too_many": "選択は{n}個までです",
     },
     "en": {
         "required": "This field is required",
@@ -70,6 +80,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "date": "The date format is not valid (YYYY-MM-DD)",
         "time": "The time format is not valid (HH:MM)",
         "datetime": "The date and time format is not valid (YYYY-MM-DDTHH:MM)",
+        "number_too_long": "Enter a number of at most {n} characters",
+        "too_many": "Choose at most {n}",
     },
 }
 DEFAULT_LANG = "ja"
@@ -193,6 +205,8 @@ def _multi(spec: FieldSpec, raw: Any) -> list[Any]:
         raw = [raw]
     if not isinstance(raw, list | tuple):
         raise _Invalid("not_list")
+    if len(raw) > limits.MAX_CHOICES:
+        raise _Invalid("too_many", n=limits.MAX_CHOICES)
     result: list[Any] = []
     for item in raw:
         value = _option(spec, item)
@@ -204,7 +218,11 @@ def _multi(spec: FieldSpec, raw: Any) -> list[Any]:
 def _option(spec: FieldSpec, value: Any) -> Any:
     if isinstance(value, dict | list | tuple | set):
         raise _Invalid("not_option")
-    if spec.options is None:  # options come from data at run time; accept any scalar
+    if spec.options is None:  # options come from data at run time; accept any scalar of sensible size
+        if isinstance(value, str) and len(value) > limits.TEXTFIELD_MAX:
+            raise _Invalid("max_length", n=limits.TEXTFIELD_MAX)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.NUMBER_MAX:
+            raise _Invalid("not_option")
         return value
     for option in spec.options:
         if option.value == value and type(option.value) is type(value):
@@ -220,14 +238,25 @@ def _choice(spec: FieldSpec, raw: Any) -> Any:
     return _option(spec, raw)
 
 
+def text_limit(field_type: str, max_length: int | None) -> int:
+    """The most characters a text field takes: its declared ``maxLength``, else the platform default for
+    its type, and never more than ``TEXT_MAX``."""
+    if max_length is None:
+        max_length = limits.TEXTAREA_MAX if field_type == "textarea" else limits.TEXTFIELD_MAX
+    return min(max_length, limits.TEXT_MAX)
+
+
 def _text(spec: FieldSpec, raw: Any) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise _Invalid("not_text")
+    if isinstance(raw, int) and abs(raw) > limits.NUMBER_MAX:
         raise _Invalid("not_text")
     text = str(raw).replace("\r\n", "\n")
     if spec.min_length is not None and len(text) < spec.min_length:
         raise _Invalid("min_length", n=spec.min_length)
-    if spec.max_length is not None and len(text) > spec.max_length:
-        raise _Invalid("max_length", n=spec.max_length)
+    most = text_limit(spec.type, spec.max_length)
+    if len(text) > most:
+        raise _Invalid("max_length", n=most)
     if spec.pattern is not None and not re.search(spec.pattern, text):
         raise _Invalid("pattern")
     if spec.validation_type == "email" and not _EMAIL_RE.match(text):
@@ -248,7 +277,11 @@ def _number(spec: FieldSpec, raw: Any) -> int | float:
         number = Decimal(repr(raw))
     elif isinstance(raw, str):
         # Accept full-width digits (１２３) and thousands separators (1,000), common in Japanese input.
+        if len(raw) > 4 * limits.NUMBER_TEXT_MAX:  # before normalizing: NFKC keeps digits one for one
+            raise _Invalid("number_too_long", n=limits.NUMBER_TEXT_MAX)
         text = unicodedata.normalize("NFKC", raw).strip().replace(",", "")
+        if len(text) > limits.NUMBER_TEXT_MAX:
+            raise _Invalid("number_too_long", n=limits.NUMBER_TEXT_MAX)
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -257,6 +290,7 @@ def _number(spec: FieldSpec, raw: Any) -> int | float:
             raise _Invalid("not_number")
     else:
         raise _Invalid("not_number")
+    _check_magnitude(spec, number)
 
     integral = number == number.to_integral_value()
     if spec.decimal_digits is not None and not integral:
@@ -271,6 +305,25 @@ def _number(spec: FieldSpec, raw: Any) -> int | float:
     if spec.max is not None and number > Decimal(repr(spec.max)):
         raise _Invalid("max", max=spec.max)
     return int(number) if integral else float(number)
+
+
+def _check_magnitude(spec: FieldSpec, number: Decimal) -> None:
+    """Refuse, before any conversion, exponents no one types and magnitudes past the declared (or else the
+    platform's) range: comparing a Decimal is cheap whatever its exponent, converting it is not."""
+    upper = spec.max if spec.max is not None else limits.NUMBER_MAX
+    lower = spec.min if spec.min is not None else -limits.NUMBER_MAX
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent > limits.NUMBER_EXPONENT_MAX or (number and number.adjusted() > limits.NUMBER_EXPONENT_MAX):
+        if not number:
+            raise _Invalid("not_number")
+        raise _Invalid("max", max=upper) if number > 0 else _Invalid("min", min=lower)
+    if exponent < -limits.NUMBER_EXPONENT_MAX:
+        raise _Invalid("not_number")
+    if spec.max is None and number > limits.NUMBER_MAX:
+        raise _Invalid("max", max=upper)
+    if spec.min is None and number < -limits.NUMBER_MAX:
+        raise _Invalid("min", min=lower)
 
 
 def _datetime(spec: FieldSpec, raw: Any) -> str:

@@ -133,7 +133,7 @@ class ApiToken(TenantScoped, Base):
 
 
 class UserSession(TenantScoped, Base):
-    """A server-side browser session of one tenant (the demo's store; production keeps them in Redis).
+    """A server-side browser session of one tenant (the session store, in production as in the demo).
 
     Only the SHA-256 hash of the session id is stored: the id itself lives in the browser's cookie alone, so
     a leaked table (or backup) cannot be replayed as cookies. ``user_id`` is empty before sign-in (the

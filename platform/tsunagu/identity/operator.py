@@ -170,11 +170,22 @@ def _tenants() -> list[TenantListing]:
     return list_tenants(runtime())
 
 
+def _outbox() -> Any:
+    from ..core.outbox_admin import outbox_health
+
+    return outbox_health(runtime())
+
+
 @operator_bp.get("/")
 @operator_required
 def index() -> Any:
     return render_template(
-        "identity/operator/index.html", tenants=_tenants(), operator=current_operator(), errors={}, form={}
+        "identity/operator/index.html",
+        tenants=_tenants(),
+        outbox=_outbox(),
+        operator=current_operator(),
+        errors={},
+        form={},
     )
 
 
@@ -231,6 +242,7 @@ def create_tenant() -> Any:
         return render_template(
             "identity/operator/index.html",
             tenants=_tenants(),
+            outbox=_outbox(),
             operator=current_operator(),
             errors=errors,
             form=form,

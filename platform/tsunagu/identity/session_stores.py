@@ -1,5 +1,10 @@
-"""Where server-side sessions are kept: Redis when ``TSUNAGU_REDIS_URL`` is set (production), the database
-otherwise (the demo).
+"""Where server-side sessions are kept: PostgreSQL (the ``user_session`` table, under row-level security, and
+``operator_session``), in production as in the demo.
+
+Not Redis: a Redis outage used to sign every browser user out and make sign-in answer 500, and a Redis
+restart without persistence lost every session. In the database a session lives exactly as long as the data
+it gives access to, and the web process needs nothing but PostgreSQL to serve a signed-in user; Redis carries
+only background work and sign-in rate limits, both of which degrade without it.
 
 A store knows nothing of cookies or timeouts: it keeps records under a realm and the SHA-256 hash of the
 session id, and :mod:`tsunagu.identity.sessions` decides what is valid against the application's clock.
@@ -7,7 +12,6 @@ session id, and :mod:`tsunagu.identity.sessions` decides what is valid against t
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +26,6 @@ from .models import OperatorSession, UserSession
 __all__ = [
     "DatabaseSessionStore",
     "Realm",
-    "RedisSessionStore",
     "SessionRecord",
     "SessionStore",
     "make_store",
@@ -159,92 +162,5 @@ class DatabaseSessionStore:
             return int(getattr(result, "rowcount", 0) or 0)
 
 
-class RedisSessionStore:
-    """``tsunagu:<realm>:session:<hash>`` → JSON; ``tsunagu:<realm>:user:<id>:sessions`` → set of hashes.
-
-    Keys expire (real time) at the absolute timeout; the timeouts themselves are checked by the application
-    against its clock, like the database store.
-    """
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-
-    @staticmethod
-    def _key(realm: Realm, session_hash: str) -> str:
-        return f"tsunagu:{realm.key}:session:{session_hash}"
-
-    @staticmethod
-    def _user_key(realm: Realm, user_id: uuid.UUID) -> str:
-        return f"tsunagu:{realm.key}:user:{user_id}:sessions"
-
-    @staticmethod
-    def _dump(record: SessionRecord) -> str:
-        return json.dumps(
-            {
-                "id": str(record.id),
-                "user_id": str(record.user_id) if record.user_id else None,
-                "data": record.data,
-                "created_at": record.created_at.isoformat(),
-                "last_seen_at": record.last_seen_at.isoformat(),
-            }
-        )
-
-    def load(self, realm: Realm, session_hash: str) -> SessionRecord | None:
-        raw = self.redis.get(self._key(realm, session_hash))
-        if raw is None:
-            return None
-        value = json.loads(raw)
-        return SessionRecord(
-            id=uuid.UUID(value["id"]),
-            user_id=uuid.UUID(value["user_id"]) if value.get("user_id") else None,
-            data=value.get("data") or {},
-            created_at=_aware(datetime.fromisoformat(value["created_at"])),
-            last_seen_at=_aware(datetime.fromisoformat(value["last_seen_at"])),
-        )
-
-    def create(self, realm: Realm, session_hash: str, record: SessionRecord, ttl: timedelta) -> None:
-        seconds = max(int(ttl.total_seconds()), 1)
-        pipe = self.redis.pipeline()
-        pipe.set(self._key(realm, session_hash), self._dump(record), ex=seconds)
-        if record.user_id:
-            user_key = self._user_key(realm, record.user_id)
-            pipe.sadd(user_key, session_hash)
-            pipe.expire(user_key, seconds)
-        pipe.execute()
-
-    def save(self, realm: Realm, session_hash: str, record: SessionRecord) -> None:
-        self.redis.set(self._key(realm, session_hash), self._dump(record), keepttl=True, xx=True)
-
-    def touch(self, realm: Realm, session_hash: str, at: datetime) -> None:
-        record = self.load(realm, session_hash)
-        if record is not None:
-            record.last_seen_at = at
-            self.save(realm, session_hash, record)
-
-    def delete(self, realm: Realm, session_hash: str) -> None:
-        record = self.load(realm, session_hash)
-        pipe = self.redis.pipeline()
-        pipe.delete(self._key(realm, session_hash))
-        if record is not None and record.user_id:
-            pipe.srem(self._user_key(realm, record.user_id), session_hash)
-        pipe.execute()
-
-    def delete_for_user(self, realm: Realm, user_id: uuid.UUID) -> int:
-        user_key = self._user_key(realm, user_id)
-        hashes = [h.decode() if isinstance(h, bytes) else str(h) for h in self.redis.smembers(user_key)]
-        if not hashes:
-            return 0
-        removed = int(self.redis.delete(*(self._key(realm, h) for h in hashes)))
-        self.redis.delete(user_key)
-        return removed
-
-    def purge_expired(self, realm: Realm, idle_before: datetime, created_before: datetime) -> int:
-        return 0  # keys expire by themselves
-
-
 def make_store(runtime: Runtime) -> SessionStore:
-    if runtime.settings.redis_url:
-        return RedisSessionStore(runtime.settings.redis_url)
     return DatabaseSessionStore(runtime)

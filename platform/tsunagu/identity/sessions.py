@@ -4,10 +4,12 @@ The cookie carries a random session id (256 bits); the store keeps only its SHA-
 ``flask.session`` (and Authlib's state, nonce and PKCE verifier kept in it) never travels to the browser.
 
 * **Realms.** Each tenant has its own sessions (cookie ``tsunagu_<slug>``, stored under the tenant: the
-  ``user_session`` table with row-level security, or Redis keys carrying the tenant id); platform operators
-  have theirs (``/operator/``). A session of tenant A is unknown at tenant B: there is no way to carry one
-  across. The JSON API never opens a session (it authenticates bearer tokens).
-* **Stores.** Redis when ``TSUNAGU_REDIS_URL`` is set (production), the database otherwise (the demo).
+  ``user_session`` table with row-level security); platform operators have theirs (``/operator/``). A
+  session of tenant A is unknown at tenant B: there is no way to carry one across. The JSON API never opens a
+  session (it authenticates bearer tokens).
+* **Store.** PostgreSQL, in production as in the demo (:mod:`~tsunagu.identity.session_stores` says why):
+  a Redis outage signs nobody out. When the database itself cannot be reached the request is answered 503
+  and the session is left as it was — never treated as signed out.
 * **Timeouts.** Idle (``TSUNAGU_SESSION_IDLE_MINUTES``) and absolute (``TSUNAGU_SESSION_ABSOLUTE_HOURS``),
   checked on every request against :func:`~tsunagu.identity.state.now`, which tests can move.
 * **Rotation.** Sign-in starts a new session under a new id (:func:`start_user_session`); the anonymous one
@@ -15,8 +17,8 @@ The cookie carries a random session id (256 bits); the store keeps only its SHA-
 * **Cookies.** HttpOnly, SameSite=Lax, Secure (and the ``__Host-`` prefix) in production; no expiry date
   (the browser forgets it when closed; the server forgets it at the timeouts).
 
-The stores themselves (Redis, database) are in :mod:`tsunagu.identity.session_stores`; this module is the
-Flask session interface, the timeouts and the functions views call.
+The store is in :mod:`tsunagu.identity.session_stores`; this module is the Flask session interface, the
+timeouts and the functions views call.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from ..core.runtime import Runtime
 from .session_stores import (
     DatabaseSessionStore,
     Realm,
-    RedisSessionStore,
     SessionRecord,
     SessionStore,
     make_store,
@@ -50,7 +51,6 @@ __all__ = [
     "TOUCH_EVERY",
     "DatabaseSessionStore",
     "Realm",
-    "RedisSessionStore",
     "ServerSession",
     "SessionRecord",
     "SessionStore",
@@ -158,12 +158,19 @@ class TenantSessionInterface(SessionInterface):
         return Realm(tenant_id=ref.id, slug=ref.slug)
 
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:  # type: ignore[override]
+        from ..core.db import is_database_unavailable
+        from ..web.requests import note_database_unavailable
+
         try:
             return self._open(request)
-        except Exception:
-            # The store (database or Redis) is unreachable: serve the request without a session, so the
-            # error page can still be rendered; nobody is signed in meanwhile.
-            log.exception("cannot open the session")
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                # Not "signed out": the request is answered 503 before any view runs (web.requests), and the
+                # session is neither read nor written, so it is still there when the database returns.
+                log.warning("cannot open the session, database unavailable: %s", exc)
+                note_database_unavailable()
+            else:
+                log.exception("cannot open the session")
             return None
 
     def _open(self, request: Request) -> ServerSession | None:
@@ -192,9 +199,10 @@ class TenantSessionInterface(SessionInterface):
         return ServerSession(realm, record, session_hash)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
+        from ..web.requests import database_unavailable_seen
         from .state import now
 
-        if not isinstance(session, ServerSession):
+        if not isinstance(session, ServerSession) or database_unavailable_seen():
             return
         realm = session.realm
         name = self.cookie_name_for(realm)
@@ -286,7 +294,7 @@ def end_user_sessions(tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
 
 
 def purge_expired_sessions(tenant_id: uuid.UUID | None) -> int:
-    """Delete the realm's sessions past a timeout (the database store; Redis keys expire by themselves)."""
+    """Delete the realm's sessions past a timeout."""
     from .state import identity_state, now
 
     state = identity_state()

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from ..tenancy.models import Tenant
 from ..web.blueprints import tenant_bp
+from ..web.paths import safe_tenant_path
 from ..web.requests import db, runtime
 from . import services
 from .auth import current_principal, login_required
@@ -37,17 +38,12 @@ ID_TOKEN_KEY = "id_token"  # noqa: S105 - a session key, not a secret
 
 
 def safe_next(raw: str | None, slug: str) -> str | None:
-    """Only a path inside this tenant: never another site, another tenant or a scheme-relative URL."""
-    if not raw or len(raw) > 2000:
+    """Only a path inside this tenant (``web.paths``: no other site or tenant, no CR/LF, no dot segments),
+    and not the sign-in pages themselves."""
+    target = safe_tenant_path(raw, slug)
+    if target is None or urlsplit(target).path.startswith(f"/t/{slug}/auth/"):
         return None
-    parts = urlsplit(raw)
-    if parts.scheme or parts.netloc or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
-        return None
-    if not (parts.path == f"/t/{slug}" or parts.path.startswith(f"/t/{slug}/")):
-        return None
-    if parts.path.startswith(f"/t/{slug}/auth/"):
-        return None
-    return raw
+    return target
 
 
 def landing_url() -> str:

@@ -25,6 +25,7 @@ from ..tenancy.models import OrgUnit
 from ..web.i18n import current_language
 from ..web.labels import ROLE_LABELS
 from ..web.pages import current_actor, in_language, parse_id, tenant_pages
+from ..web.paths import safe_tenant_path
 from ..web.requests import db
 from . import filters as inbox_filters
 from . import services
@@ -35,11 +36,7 @@ bp = tenant_pages("inbox", __name__)
 # ---- helpers ---------------------------------------------------------------------------------------------
 def _safe_next(default: str) -> str:
     """Where to go after a POST: a path inside this tenant only (no open redirects)."""
-    target = request.form.get("next") or ""
-    prefix = f"/t/{g.tenant.slug}/"
-    if target.startswith(prefix) and "//" not in target and "\\" not in target:
-        return target
-    return default
+    return safe_tenant_path(request.form.get("next"), g.tenant.slug) or default  # issue #10: no CR/LF
 
 
 def _current_filters() -> tuple[inbox_filters.InboxFilters, Any]:

@@ -168,7 +168,18 @@ def assign_task(
 def save_draft(
     session: TenantSession, actor: Principal, task_id: uuid.UUID, data: dict[str, Any]
 ) -> HumanTask:
-    """一時保存 — keep what was typed without validating or completing. 409 like completing."""
+    """一時保存 — keep what was typed without validating or completing. 409 like completing; 422 when the
+    draft is larger than a draft may be (issue #10: bounded in size, nesting and per text)."""
+    from ..core import limits
+
+    limits.require_fits(
+        data,
+        "",
+        max_size=limits.DRAFT_MAX_SIZE,
+        max_depth=limits.JSON_MAX_DEPTH,
+        max_text=limits.DRAFT_TEXT_MAX,
+        message="一時保存の内容が大きすぎます / the draft is too large",
+    )
     task = lock_workable_task(session, actor, task_id)
     task.draft = data
     task.updated_at = utcnow()

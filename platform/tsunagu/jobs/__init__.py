@@ -3,7 +3,8 @@
 Importing this module touches neither the environment nor the database: the worker's configuration is read
 from ``TSUNAGU_*`` variables the first time Celery needs it, and the worker builds its database runtime on the
 first task (``tasks.py``). Work reaches the worker only through the outbox (``core/outbox.py``), as the one
-task ``tsunagu.outbox.process`` with JSON arguments ``[tenant_id, message_id]``.
+task ``tsunagu.outbox.process`` with JSON arguments ``[tenant_id, message_id]``; importing this module registers
+:class:`CeleryPublisher` as the outbox's publisher (core itself knows no transport).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TASK_MODULES = ("tsunagu.jobs.tasks",)
 _settings: Settings | None = None
 _lock = threading.Lock()
 _publishers: dict[str, Celery] = {}
+_queue_clients: dict[str, Any] = {}
 
 
 def settings_from_env() -> Settings:
@@ -40,7 +42,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # import harmless, and the worker refuses to start on it (below).
         "broker_url": settings.redis_url or "memory://",
         "broker_connection_retry_on_startup": True,
-        # Visibility timeout: an unacknowledged task (worker killed mid-task) is redelivered after an hour.
+        # Visibility timeout: Redis hands an unacknowledged task (its worker was killed) out again after an hour.
+        # Correctness does not depend on it: the outbox relay re-sends an unprocessed message within
+        # TSUNAGU_OUTBOX_REDELIVER_SECONDS. It must exceed the longest retry countdown (10 s, tasks.py), or Redis
+        # would hand out a waiting retry twice.
         "broker_transport_options": {"visibility_timeout": 3600},
         "task_serializer": "json",
         "result_serializer": "json",
@@ -108,11 +113,50 @@ def send_process_message(settings: Settings, tenant_id: uuid.UUID, message_id: u
     )
 
 
+def queue_length(settings: Settings) -> int | None:
+    """Messages waiting in ``settings.celery_queue`` (not those a worker holds), or ``None`` if Redis cannot
+    say within a second. Celery's Redis transport keeps a queue as a list under the queue's name."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    if not settings.redis_url:
+        return None
+    with _lock:
+        client = _queue_clients.get(settings.redis_url)
+        if client is None:
+            client = _queue_clients[settings.redis_url] = redis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+            )
+    try:
+        return int(client.llen(settings.celery_queue))
+    except redis.RedisError:  # Redis down: publishing will say so
+        return None
+
+
+class CeleryPublisher:
+    """The outbox's transport: Celery on Redis (``core.outbox.Publisher``)."""
+
+    def publish(self, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        send_process_message(settings, tenant_id, message_id)
+
+    def waiting(self, settings: Settings) -> int | None:
+        return queue_length(settings)
+
+
+def install_outbox_publisher() -> None:
+    """Make the outbox relay publish through Celery (done on import; explicit for start-up code)."""
+    set_publisher(CeleryPublisher())
+
+
+install_outbox_publisher()
+
+
 def close_publishers() -> None:
     with _lock:
         for publisher in _publishers.values():
             publisher.close()
         _publishers.clear()
-
-
-set_publisher(send_process_message)
+        for client in _queue_clients.values():
+            client.close()
+        _queue_clients.clear()

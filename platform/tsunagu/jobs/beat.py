@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import models as _models  # noqa: F401 - every mapper configured before the first job
 from ..config import Settings
+from ..core.db import is_database_unavailable
 from ..core.outbox import relay_pending
 from ..core.runtime import Runtime
 from ..notifications import delivery as notifications_delivery
@@ -62,7 +63,7 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
             if relayed < RELAY_BATCH:
                 break
     except Exception as exc:
-        log.exception("outbox relay failed")
+        _log_failure("outbox relay failed", exc)
         result.errors.append(f"outbox: {type(exc).__name__}: {exc}")
 
     fire_due_timers = _timer_hook()
@@ -71,7 +72,7 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
             fired = fire_due_timers(runtime)
             result.timers_fired = fired if isinstance(fired, int) else 0
         except Exception as exc:
-            log.exception("firing due timers failed")
+            _log_failure("firing due timers failed", exc)
             result.errors.append(f"timers: {type(exc).__name__}: {exc}")
 
     try:
@@ -82,6 +83,25 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
         log.exception("daily reminders failed")
         result.errors.append(f"reminders: {type(exc).__name__}: {exc}")
     return result
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """PostgreSQL or the broker is unavailable: expected during an outage, retried by the next tick."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+    from redis.exceptions import ConnectionError as RedisUnavailable
+
+    return is_database_unavailable(exc) or isinstance(
+        exc, BrokerUnavailable | RedisUnavailable | ConnectionError | TimeoutError
+    )
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    # An outage gets one line per tick, not a traceback per tick; anything else is a bug and gets the traceback.
+    if _is_outage(exc):
+        first_line = (str(exc).splitlines() or [""])[0]
+        log.warning("%s, will retry next tick: %s: %s", what, type(exc).__name__, first_line)
+    else:
+        log.exception(what)
 
 
 def _timer_hook() -> Callable[[Runtime], Any] | None:

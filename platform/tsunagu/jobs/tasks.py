@@ -2,6 +2,12 @@
 
 The worker builds its :class:`~tsunagu.core.runtime.Runtime` on the first task, in the process that runs
 tasks (after a prefork pool has forked), and keeps it for the life of that process.
+
+A message whose outcome could not be written down (the database is unreachable: ``DeliveryDeferred``) is
+retried with exponential backoff and full jitter — 1, 2, 4, 8, then at most 10 s apart — so a worker consuming
+a backlog while PostgreSQL restarts drops nothing and catches up within seconds of its return. Celery publishes
+the retry before it acknowledges the original. After :data:`RETRY_LIMIT` retries (a minute and a half on average) the task
+gives up; the outbox row is still unprocessed, and the relay sends it again.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from .. import models as _models  # noqa: F401 - every mapper configured before the first job
-from ..core.outbox import PROCESS_TASK, load_handlers, process_message
+from ..core.outbox import PROCESS_TASK, DeliveryDeferred, load_handlers, process_message
 from ..core.runtime import Runtime
 from ..notifications import delivery as notifications_delivery
 from . import app, settings_from_env
@@ -57,7 +63,20 @@ worker_process_shutdown.connect(_drop_runtime, weak=False)
 worker_shutdown.connect(_drop_runtime, weak=False)
 
 
-@app.task(name=PROCESS_TASK, ignore_result=True)
+#: Retries of a task whose database was unreachable; the relay's redelivery covers longer outages.
+RETRY_LIMIT = 20
+RETRY_BACKOFF_MAX_SECONDS = 10
+
+
+@app.task(
+    name=PROCESS_TASK,
+    ignore_result=True,
+    autoretry_for=(DeliveryDeferred,),
+    retry_backoff=1,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=RETRY_LIMIT,
+)
 def process_outbox_message(tenant_id: str, message_id: str) -> str:
     """Deliver one outbox message; idempotent, so a redelivered task has no second effect."""
     outcome = process_message(worker_runtime(), uuid.UUID(tenant_id), uuid.UUID(message_id))

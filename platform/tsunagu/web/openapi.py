@@ -6,9 +6,18 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
+from ..core import limits
 from .blueprints import tenant_bp
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+#: Schemas modules own and describe here (e.g. ``Referral`` from ``cases.referral``); the web toolkit knows
+#: no feature, so they are registered from the modules' views.
+_REGISTERED: dict[str, dict[str, Any]] = {}
+
+
+def register_schema(name: str, schema: dict[str, Any]) -> None:
+    """Publish ``schema`` (JSON Schema 2020-12, OpenAPI 3.1's dialect) as ``#/components/schemas/<name>``."""
+    _REGISTERED[name] = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
 
 
 def _resp(description: str, schema: Any = None) -> dict[str, Any]:
@@ -198,16 +207,21 @@ def document(server_url: str) -> dict[str, Any]:
                             "type": "object",
                             "required": ["name", "name_kana"],
                             "properties": {
-                                "name": {"type": "string"},
-                                "name_kana": {"type": "string"},
+                                "name": {"type": "string", "maxLength": limits.PERSON_NAME_MAX},
+                                "name_kana": {"type": "string", "maxLength": limits.PERSON_KANA_MAX},
                                 "birth_date": {"type": "string", "format": "date"},
                             },
                         },
-                        "org_unit": {"type": "string", "description": "org unit code"},
-                        "referral": {
-                            "type": "object",
-                            "description": "referral from another agency (つなぎ)",
+                        "org_unit": {
+                            "type": "string",
+                            "maxLength": limits.ORG_UNIT_CODE_MAX,
+                            "description": "org unit code",
                         },
+                        "referral": (
+                            {"$ref": "#/components/schemas/Referral"}
+                            if "Referral" in _REGISTERED
+                            else {"type": "object", "description": "referral from another agency (つなぎ)"}
+                        ),
                     },
                 },
                 "Case": {
@@ -220,6 +234,7 @@ def document(server_url: str) -> dict[str, Any]:
                         "history": {"type": "array", "items": {"type": "object"}},
                     },
                 },
+                **_REGISTERED,
                 "Task": {
                     "type": "object",
                     "properties": {

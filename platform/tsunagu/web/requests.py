@@ -1,13 +1,18 @@
-"""Per-request database session, tenant binding and the one commit per request."""
+"""Per-request database session, tenant binding and the one commit per request.
+
+A request that has met an unavailable database (:func:`note_database_unavailable`) does not wait on it again:
+it is answered 503 at once, and neither commits nor saves its session.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 
 from ..core.context import TenantRef
+from ..core.db import DatabaseUnavailable
 from ..core.errors import NotFound
 from ..core.runtime import Runtime
 from ..core.session import TenantSession
@@ -56,12 +61,28 @@ def wants_json() -> bool:
     )
 
 
+def note_database_unavailable() -> None:
+    """This request met an unavailable database: nothing more in it should wait on the database."""
+    if has_request_context():
+        g._database_unavailable = True
+
+
+def database_unavailable_seen() -> bool:
+    return has_request_context() and bool(g.get("_database_unavailable"))
+
+
 def init_app(app: Flask) -> None:
+    @app.url_value_preprocessor
+    def _fail_fast(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+        # Runs before the tenant is resolved: opening the session already found the database unavailable.
+        if database_unavailable_seen():
+            raise DatabaseUnavailable("the database was unavailable when this request's session was opened")
+
     @app.after_request
     def _commit(response: Response) -> Response:
         session: TenantSession | None = g.get("_db")
         if session is not None:
-            if response.status_code < 400:
+            if response.status_code < 400 and not database_unavailable_seen():
                 session.commit()
             else:
                 session.rollback()

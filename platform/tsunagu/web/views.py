@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template
-from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, render_template
+from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ..core.db import is_database_unavailable
 from ..core.errors import AppError
-from .requests import runtime, wants_json
+from .health import readiness
+from .requests import note_database_unavailable, wants_json
+
+log = logging.getLogger("tsunagu.web")
+
+#: Seconds a client is asked to wait before trying again when the database cannot serve.
+RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = (
+    "データベースが応答しません。入力した内容は保存されていません。しばらくしてからもう一度お試しください。"
+    " / The database is not answering and nothing was saved; try again in a moment."
+)
 
 
 def register_platform_views(app: Flask) -> None:
@@ -22,32 +33,26 @@ def register_platform_views(app: Flask) -> None:
 
 
 def healthz() -> Response:
+    """Liveness: the process answers. Touches neither the database nor Redis."""
     return jsonify(status="ok")
 
 
 def readyz() -> tuple[Response, int]:
-    checks: dict[str, str] = {}
-    ok = True
-    rt = runtime()
-    try:
-        with rt.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        ok = False
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    if rt.settings.redis_url:
-        try:
-            import redis
+    """Readiness, within 2 s: 503 only when this process cannot serve (the database); an unreachable broker
+    is ``degraded`` with 200 — pages and the API work, background work waits (``web/health.py``)."""
+    report = readiness(current_app).check()
+    return jsonify(status=report.status, checks=report.checks), report.http_status
 
-            redis.Redis.from_url(rt.settings.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
-            checks["broker"] = "ok"
-        except Exception as exc:
-            ok = False
-            checks["broker"] = f"unreachable: {type(exc).__name__}"
-    else:
-        checks["broker"] = "in-process (no Redis configured)"
-    return jsonify(status="ok" if ok else "unavailable", checks=checks), (200 if ok else 503)
+
+def database_unavailable() -> Any:
+    """503 ``database_unavailable`` with ``Retry-After``: JSON for API clients, a page that needs neither the
+    database nor the session for browsers."""
+    note_database_unavailable()
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_json():
+        body = {"error": {"code": "database_unavailable", "message": DATABASE_UNAVAILABLE}}
+        return jsonify(body), 503, headers
+    return render_template("unavailable.html", message=DATABASE_UNAVAILABLE), 503, headers
 
 
 def _render_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Any:
@@ -64,15 +69,21 @@ def _app_error(exc: AppError) -> Any:
 
 
 def _http_error(exc: HTTPException) -> Any:
+    # An error raised after the view (the request's commit, saving the session) reaches Flask as a 500.
+    original = exc.original_exception if isinstance(exc, InternalServerError) else None
+    if original is not None and is_database_unavailable(original):
+        log.warning("database unavailable: %s", original)
+        return database_unavailable()
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
     return _render_error(status, code, exc.description or exc.name or "error")
 
 
 def _unexpected_error(exc: Exception) -> Any:
-    import logging
-
-    logging.getLogger("tsunagu.web").exception("unexpected error")
+    if is_database_unavailable(exc):
+        log.warning("database unavailable: %s", exc)
+        return database_unavailable()
+    log.exception("unexpected error")
     return _render_error(
         500, "internal_error", "予期しないエラーが発生しました / an unexpected error occurred"
     )

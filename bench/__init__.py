@@ -1,4 +1,5 @@
-"""The benchmark harness behind ``tsunagu bench`` (``make bench``).
+"""The benchmark harness behind ``make bench`` (``python -m bench``): a dev-only package at the repository
+root. It imports the product; the product never imports it, and it is not in the production image.
 
 Each level measures the same standard ``casework`` case (hybrid meetings routed ad hoc), so that every figure
 can be put next to the one below it, measured in the same run:

@@ -47,7 +47,8 @@ from typing import Any
 
 import psycopg
 
-from ..core.runtime import Runtime
+from tsunagu.core.runtime import Runtime
+
 from . import log, ratio, summarize_ms
 
 TOTAL_POPULATION = 125_000_000
@@ -291,7 +292,7 @@ FROM (
     ) y
 ) x
 JOIN steps s ON s.step = x.n % 10
-"""  # noqa: S608 - built from this module's constants, never from input
+"""
 
 
 def _copy_rows(
@@ -422,7 +423,7 @@ def viewers(
     towns: list[Municipality], count: int, rng: random.Random, only: Municipality | None = None
 ) -> list[Viewer]:
     """Consultants (with their org unit) and the tenant administrator of tenants drawn by population."""
-    from ..identity.principal import Principal
+    from tsunagu.identity.principal import Principal
 
     picked = (
         [only] * count
@@ -451,8 +452,8 @@ def viewers(
 
 def statement(query: str, viewer: Viewer, now: datetime) -> Any:
     """The inbox's statement: ``task_query`` plus the tenant criterion the ORM adds and the page limit."""
-    from ..cases.models import HumanTask
-    from ..inbox.services import task_query
+    from tsunagu.cases.models import HumanTask
+    from tsunagu.inbox.services import task_query
 
     if query == "mine":
         stmt = task_query(viewer.consultant, "mine", "ready")
@@ -488,8 +489,8 @@ def time_sql(app_dsn: str, query: str, sample: list[Viewer], now: datetime) -> t
 
 def time_product(runtime: Runtime, query: str, sample: list[Viewer], now: datetime) -> list[float]:
     """``inbox.services.list_tasks`` (or the overdue list) in a tenant-bound transaction, end to end."""
-    from ..core.session import transaction
-    from ..inbox.services import list_tasks
+    from tsunagu.core.session import transaction
+    from tsunagu.inbox.services import list_tasks
 
     times = []
     for viewer in sample:

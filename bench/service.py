@@ -31,8 +31,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import event, select
 
-from ..config import Settings
-from ..core.runtime import Runtime
+from tsunagu.config import Settings
+from tsunagu.core.runtime import Runtime
+
 from . import BenchError, log, ratio, summarize_ms
 from .floor import EXPECTED_END, PERSON, TIMER_STEPS_DAYS, pick_next, submission
 
@@ -150,11 +151,11 @@ class BenchTenant:
 def prepare_tenant(runtime: Runtime, slug: str = BENCH_TENANT, clients: int = 8) -> BenchTenant:
     """Tenant administrators with API tokens in the preset tenant ``slug``: one for the service level and
     one per HTTP client."""
-    from ..core.session import transaction
-    from ..identity.models import Membership, Role, User
-    from ..identity.tokens import create_token
-    from ..tenancy.models import OrgUnit
-    from ..tenancy.services import find_tenant
+    from tsunagu.core.session import transaction
+    from tsunagu.identity.models import Membership, Role, User
+    from tsunagu.identity.tokens import create_token
+    from tsunagu.tenancy.models import OrgUnit
+    from tsunagu.tenancy.services import find_tenant
 
     tenant = find_tenant(runtime, slug)
     if tenant is None:
@@ -196,9 +197,9 @@ def start_cases(runtime: Runtime, bench: BenchTenant, count: int, workflows_dir:
 
 
 def _start(runtime: Runtime, bench: BenchTenant, workflows_dir: Path, n: int) -> uuid.UUID:
-    from ..cases import services as cases
-    from ..core.session import transaction
-    from ..tenancy.models import Tenant
+    from tsunagu.cases import services as cases
+    from tsunagu.core.session import transaction
+    from tsunagu.tenancy.models import Tenant
 
     with transaction(runtime.sessions, bench.tenant_id) as session:
         tenant = session.get(Tenant, bench.tenant_id)
@@ -213,8 +214,8 @@ def _start(runtime: Runtime, bench: BenchTenant, workflows_dir: Path, n: int) ->
 
 def ready_tasks(runtime: Runtime, tenant_id: uuid.UUID, case_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
     """``(task id, element)`` of the case's ready user tasks (not timed: a client already knows them)."""
-    from ..cases.models import HumanTask
-    from ..core.session import transaction
+    from tsunagu.cases.models import HumanTask
+    from tsunagu.core.session import transaction
 
     with transaction(runtime.sessions, tenant_id) as session:
         rows = session.execute(
@@ -271,12 +272,12 @@ def run_case(
 
     With ``profiler``, only the timed service calls are profiled (not the bench's own lookups).
     """
-    from ..cases import services as cases
-    from ..cases.services import complete_task, fire_due_timers
-    from ..core.db import utcnow
-    from ..core.session import transaction
-    from ..identity.models import Role
-    from ..identity.principal import Principal
+    from tsunagu.cases import services as cases
+    from tsunagu.cases.services import complete_task, fire_due_timers
+    from tsunagu.core.db import utcnow
+    from tsunagu.core.session import transaction
+    from tsunagu.identity.models import Role
+    from tsunagu.identity.principal import Principal
 
     actor = Principal(
         user_id=bench.user_id,
@@ -426,7 +427,7 @@ def profile_service(
     shares = {k: v / total for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])}
     text = io.StringIO()
     text.write(
-        f"cProfile of the timed service calls of {cases} casework cases (tsunagu bench): start_case, "
+        f"cProfile of the timed service calls of {cases} casework cases (make bench): start_case, "
         f"complete_task, fire_due_timers; {wall:.2f} s of calls\n"
     )
     text.write("Self time by where the code lives:\n")

@@ -1,7 +1,8 @@
 """Level 3, HTTP: the same casework tasks completed through the JSON API on gunicorn.
 
-``gunicorn 'tsunagu.app:create_app()'`` runs as a subprocess with 2 sync workers (what ``tsunagu serve``
-starts), bound to 127.0.0.1 on a free port, connected to the bench database as the application role.
+``gunicorn 'tsunagu.app:create_app()'`` runs as a subprocess with 2 sync workers (the configuration the
+published figures were measured with; ``tsunagu serve`` and the chart now run threaded workers), bound to
+127.0.0.1 on a free port, connected to the bench database as the application role.
 Before the clients start, cases are opened through the services (untimed), so every client owns its own
 cases and completes distinct tasks: it walks its cases round-robin — intake of each, then consent of each,
 and so on up to the start of delivery (the rest waits for the monitoring timer) — with one
@@ -35,7 +36,8 @@ from typing import Any
 
 import psycopg
 
-from ..config import REPO_ROOT, Settings
+from tsunagu.config import REPO_ROOT, Settings
+
 from . import BenchError, log, percentile, ratio
 from .floor import PATH, pick_next, submission
 from .memory import (
@@ -94,7 +96,7 @@ class GunicornServer:
             "tsunagu.app:create_app()",
         ]
         with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            self.process = subprocess.Popen(
                 command,
                 cwd=REPO_ROOT,
                 env=worker_env(self.settings),

@@ -214,9 +214,9 @@ class Library:
 
 
 def load_library(workflows_dir: Path, today: date | None = None) -> Library:
-    from ..engine.definitions import read_library
-    from ..engine.spiff import load_definitions, resolve_specs
-    from ..forms import load_form, validate_submission
+    from tsunagu.engine.definitions import read_library
+    from tsunagu.engine.spiff import load_definitions, resolve_specs
+    from tsunagu.forms import load_form, validate_submission
 
     files = read_library(workflows_dir)
     bundle = load_definitions(
@@ -246,19 +246,63 @@ def load_library(workflows_dir: Path, today: date | None = None) -> Library:
 
 
 def _ready_and_timers(workflow: Any) -> tuple[list[Any], list[Any]]:
-    from ..engine.runner import ready_user_tasks
-    from ..engine.spiff import waiting_timers
+    from tsunagu.engine.runner import ready_user_tasks
+    from tsunagu.engine.spiff import waiting_timers
 
     return ready_user_tasks(workflow), waiting_timers(workflow)
 
 
-def run_case(library: Library, case_no: int = 0) -> FloorCase:
-    """Drive one case from start to closure, timing every command."""
+def full_round_trip() -> tuple[Callable[[Any], str], Callable[[str], Any]]:
+    """Spiff's default serializer round trip (specs inline, nothing dropped): *today's floor definition*,
+    the yardstick the service level is compared with."""
+    from tsunagu.engine.spiff import SafeScriptEngine, full_serializer
+
+    serializer = full_serializer()
+
+    def dumps(workflow: Any) -> str:
+        return str(serializer.serialize_json(workflow))
+
+    def loads(state: str) -> Any:
+        workflow = serializer.deserialize_json(state)
+        workflow.script_engine = SafeScriptEngine()
+        return workflow
+
+    return dumps, loads
+
+
+def stored_round_trip(library: Library) -> tuple[Callable[[Any], str], Callable[[str], Any]]:
+    """What the platform stores (``engine.serialization``: specs by reference, compaction before each save),
+    with the specs resolved from memory as the per-process cache does."""
+    import uuid
+
+    from tsunagu.engine.compaction import compact
+    from tsunagu.engine.serialization import ResolvedSpecs, SpecRef
+    from tsunagu.engine.spiff import dumps as stored_dumps
+    from tsunagu.engine.spiff import loads as stored_loads
+
+    ref = SpecRef.of(uuid.UUID(int=0), "casework", {"meeting": MEETING_PROCESS})
+    specs = ResolvedSpecs.of(library.spec, library.subprocess_specs)
+
+    def dumps(workflow: Any) -> str:
+        compact(workflow)
+        return stored_dumps(workflow, ref)
+
+    def loads(state: str) -> Any:
+        return stored_loads(state, lambda _ref: specs)
+
+    return dumps, loads
+
+
+def run_case(library: Library, case_no: int = 0, *, stored: bool = False) -> FloorCase:
+    """Drive one case from start to closure, timing every command (Spiff's full round trip, or with
+    ``stored`` the platform's stored form)."""
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
     from SpiffWorkflow.util.task import TaskState
 
-    from ..engine.runner import end_event_reached
-    from ..engine.spiff import SafeScriptEngine, collect_side_effects, dumps, fire_timer, loads
+    from tsunagu.engine.runner import end_event_reached
+    from tsunagu.engine.spiff import SafeScriptEngine, collect_side_effects, fire_timer
+
+    dumps, loads = stored_round_trip(library) if stored else full_round_trip()
 
     result = FloorCase()
     clock = time.perf_counter
@@ -365,6 +409,13 @@ def run_floor(
         run_case(library, -1 - n)
     done = [run_case(library, n) for n in range(max(1, cases))]
     summary = summarize_cases(done)
+    # The same cases with the platform's stored form, in memory: what the engine costs per command now.
+    for n in range(warmup):
+        run_case(library, -1 - n, stored=True)
+    stored = summarize_cases([run_case(library, n, stored=True) for n in range(max(1, cases))])
+    summary["stored_form"] = {
+        key: stored[key] for key in ("per_task_ms", "per_case_ms", "breakdown_per_task_ms", "state_bytes")
+    }
     summary["meeting_process"] = MEETING_PROCESS
     summary["path"] = list(PATH)
     progress(

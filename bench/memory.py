@@ -20,8 +20,9 @@ from typing import Any
 
 import psycopg
 
-from ..config import REPO_ROOT, Settings
-from ..core.runtime import Runtime
+from tsunagu.config import REPO_ROOT, Settings
+from tsunagu.core.runtime import Runtime
+
 from . import BenchError, log, ratio
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -169,7 +170,7 @@ def _outbox_counts(owner_dsn: str) -> tuple[int, int]:
 def _delete_queue(settings: Settings) -> None:
     from kombu import Exchange, Queue
 
-    from ..jobs import close_publishers, publisher_for
+    from tsunagu.jobs import close_publishers, publisher_for
 
     name = settings.celery_queue
     try:
@@ -191,8 +192,9 @@ def run_celery(
     progress: Callable[[str], None] = log,
 ) -> dict[str, Any]:
     """Start a solo-pool Celery worker on the bench queue, push the outbox through it, read its peak RSS."""
-    from ..core.outbox import PING_TOPIC, enqueue, relay_pending
-    from ..core.session import transaction
+    import tsunagu.jobs  # noqa: F401 - registers the outbox's Celery publisher, as beat does
+    from tsunagu.core.outbox import PING_TOPIC, enqueue, relay_pending
+    from tsunagu.core.session import transaction
 
     settings = runtime.settings
     if not settings.redis_url:
@@ -222,7 +224,7 @@ def run_celery(
         "--without-heartbeat",
     ]
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=worker_env(settings), stdout=log_file, stderr=subprocess.STDOUT
         )
     try:

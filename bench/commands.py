@@ -1,4 +1,4 @@
-"""``tsunagu bench`` (``make bench``): every level in order on a throw-away database, then the report.
+"""``python -m bench`` (``make bench``): every level in order on a throw-away database, then the report.
 
 Order: the engine floor (no database); a fresh database ``tsunagu_bench_<random>`` migrated and loaded with
 the tenant presets; the service level and its profile; gunicorn and the HTTP levels, then the web worker's
@@ -21,11 +21,12 @@ from typing import Any
 
 import click
 
-from ..config import REPO_ROOT
+from tsunagu.config import REPO_ROOT
+
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
-ALL_SECTIONS = ("floor", "service", "http", "memory", "inbox")
+ALL_SECTIONS = ("floor", "service", "age", "defsize", "http", "memory", "inbox")
 
 
 @dataclass
@@ -38,6 +39,9 @@ class BenchOptions:
     http_seconds: float = 10.0
     inbox_samples: int = 300
     celery_pings: int = 300
+    age_cases: int = 3
+    age_repeat: int = 15
+    defsize_cases: int = 10
     quick: bool = False
     output: Path = DEFAULT_OUTPUT
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -63,6 +67,9 @@ def quick_options(**overrides: Any) -> BenchOptions:
         "http_seconds": 1.5,
         "inbox_samples": 20,
         "celery_pings": 20,
+        "age_cases": 1,
+        "age_repeat": 3,
+        "defsize_cases": 1,
         "quick": True,
     }
     values.update(overrides)
@@ -71,9 +78,12 @@ def quick_options(**overrides: Any) -> BenchOptions:
 
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Run the selected levels and write the report; returns the results written."""
-    from ..core.migrate import upgrade
-    from ..core.runtime import Runtime
-    from ..tenancy.sync import sync_presets
+    from tsunagu.core.migrate import upgrade
+    from tsunagu.core.runtime import Runtime
+    from tsunagu.tenancy.sync import sync_presets
+
+    from . import age as age_level
+    from . import defsize as defsize_level
     from . import floor as floor_level
     from . import http as http_level
     from . import inbox as inbox_level
@@ -122,6 +132,20 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 options.workflows_dir,
                 min(options.cases, 5),
                 output / "profile_service.txt",
+            )
+
+        if "age" in sections:
+            log(
+                f"case age: 36 monitoring rounds and 2 re-plans, {options.age_cases} case(s) through the services"
+            )
+            results["age"] = age_level.run_age(
+                runtime, bench, options.workflows_dir, options.age_cases, repeat=options.age_repeat
+            )
+
+        if "defsize" in sections:
+            log(f"definition size: {options.defsize_cases} case(s) on the library and on a 10x definition")
+            results["defsize"] = defsize_level.run_defsize(
+                runtime, options.workflows_dir, work, options.defsize_cases
             )
 
         if "http" in sections:
@@ -221,7 +245,7 @@ def _clients(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     "--sections",
     default=",".join(ALL_SECTIONS),
     show_default=True,
-    help="Levels to run (floor,service,http,memory,inbox).",
+    help="Levels to run (floor,service,age,defsize,http,memory,inbox).",
 )
 @click.option(
     "--pg-admin-url",
