@@ -21,6 +21,7 @@ from redis.retry import Retry
 from chaos.cluster import APP_ROLE, OWNER_ROLE, PostgresCluster, RedisServer, alive
 from chaos.faults import FaultResult, Probe
 from chaos.run import short_timer_casework
+from tsunagu.cases.services import LANE_ROLES
 from tsunagu.engine.validation import validate_paths_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def test_the_short_timer_casework_passes_the_products_validation(tmp_path: Path)
     bpmn = library / "casework" / "casework.bpmn"
     bpmn.write_text(short_timer_casework(7), encoding="utf-8")
     assert ">'PT7S'</bpmn:timeDuration>" in bpmn.read_text(encoding="utf-8")
-    problems, count = validate_paths_report([library])
+    problems, count = validate_paths_report([library], LANE_ROLES)
     assert problems == [] and count >= 4
 
 

@@ -77,13 +77,9 @@ def world() -> Iterator[World]:
 
 
 def _api(client: Any, runtime: Runtime, slug: str) -> Api:
-    from sqlalchemy import select
+    from tests.factories import tenant_row
 
-    from tsunagu.core.session import transaction
-    from tsunagu.tenancy.models import Tenant
-
-    with transaction(runtime.sessions, None) as session:
-        tenant = session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one()
+    tenant = tenant_row(runtime, slug)
     user = make_user(runtime, tenant, email=f"admin@{slug}.example.jp", roles=["tenant_admin"])
     return Api(client, slug, user.token)
 
