@@ -8,6 +8,8 @@ DEMO_DB := $(CURDIR)/instance/demo.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 IDP_PORT ?= 8001
+MAIL_PORT ?= 1025
+MAIL_WEB_PORT ?= 1080
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -43,17 +45,23 @@ translations: $(STAMP)
 install: $(STAMP) system-deps $(ASSETS_STAMP) translations
 
 ## make demo: SQLite, no Redis; migrates, loads tenants/, starts the local OpenID provider with demo users on
-## http://localhost:$(IDP_PORT)/ (in the background, stopped on exit), then serves on http://$(HOST):$(PORT)/
+## http://localhost:$(IDP_PORT)/ and a mail catcher (SMTP :$(MAIL_PORT), messages on http://127.0.0.1:$(MAIL_WEB_PORT)/)
+## in the background (stopped on exit), then serves on http://$(HOST):$(PORT)/
 demo: install
 	@mkdir -p instance
 	@export TSUNAGU_ENV=development TSUNAGU_DATABASE_URL=sqlite:///$(DEMO_DB) \
-	        TSUNAGU_BASE_DOMAIN=localhost TSUNAGU_DEMO_IDP_URL=http://localhost:$(IDP_PORT); \
+	        TSUNAGU_BASE_DOMAIN=localhost TSUNAGU_DEMO_IDP_URL=http://localhost:$(IDP_PORT) \
+	        TSUNAGU_SMTP_HOST=127.0.0.1 TSUNAGU_SMTP_PORT=$(MAIL_PORT) TSUNAGU_SMTP_SECURITY=none \
+	        TSUNAGU_SMTP_FROM=tsunagu@demo.localhost TSUNAGU_PUBLIC_URL=http://$(HOST):$(PORT); \
 	 $(BIN)/tsunagu db upgrade && \
 	 $(BIN)/tsunagu tenants sync tenants/ && \
 	 { $(BIN)/python -m tsunagu.identity.devidp serve --port $(IDP_PORT) 2>instance/demo-idp.log & IDP_PID=$$!; \
-	   trap 'kill $$IDP_PID 2>/dev/null' EXIT INT TERM; \
+	   $(BIN)/python -m tsunagu.notifications.mailcatcher serve --smtp-port $(MAIL_PORT) --http-port $(MAIL_WEB_PORT) \
+	     >instance/demo-mail.log 2>&1 & MAIL_PID=$$!; \
+	   trap 'kill $$IDP_PID $$MAIL_PID 2>/dev/null' EXIT INT TERM; \
 	   $(BIN)/python -m tsunagu.identity.devidp wait $$TSUNAGU_DEMO_IDP_URL && \
 	   $(BIN)/python -m tsunagu.identity.devidp users $$TSUNAGU_DEMO_IDP_URL --web http://$(HOST):$(PORT) && \
+	   echo "Demo mail (everything Tsunagu sends): http://127.0.0.1:$(MAIL_WEB_PORT)/" && \
 	   echo "Tsunagu demo: open http://$(HOST):$(PORT)/ (tenants: http://$(HOST):$(PORT)/t/<slug>/)" && echo && \
 	   $(BIN)/tsunagu dev --host $(HOST) --port $(PORT); }
 

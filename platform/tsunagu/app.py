@@ -45,8 +45,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
+    from . import notifications
     from .admin import views as _admin_views  # noqa: F401
     from .admin.designer.pages import bp as designer_pages
+    from .cases import notices as cases_notices
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
     from .identity import admin_views as _identity_admin_views  # noqa: F401
@@ -58,6 +60,8 @@ def register_views(app: Flask) -> None:
     from .web.blueprints import api_bp, tenant_bp
     from .web.views import register_platform_views
 
+    notifications.init_app(app, app.extensions["tsunagu"].settings)  # pages, the header's bell, admin menu
+    cases_notices.register()  # how the notification centre describes tasks and cases, at read time
     if not any(child is api_bp for child, _ in tenant_bp._blueprints):
         tenant_bp.register_blueprint(api_bp)
     app.register_blueprint(tenant_bp)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,42 @@ class ForeignSecretRef(ValueError):
         super().__init__(
             f"client_secret_ref {ref!r} is outside tenant {slug!r}'s namespace; it must be {self.expected}"
         )
+
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+_SMTP_DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where e-mail goes (``TSUNAGU_SMTP_*``): a relay, often the municipality's own gateway."""
+
+    host: str
+    port: int
+    security: str  # starttls | tls | none
+    from_address: str
+    user: str | None = None
+    #: the password itself (``TSUNAGU_SMTP_PASSWORD``) or, preferred, a file holding it, read at each use
+    password_value: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    #: the whole SMTP conversation of one message must finish within this (connect to the reply to DATA)
+    timeout_seconds: float = 30.0
+    #: first retry after this; doubled for each further failed attempt
+    retry_seconds: float = 60.0
+    max_attempts: int = 8
+
+    def password(self) -> str | None:
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip() or None
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        return self.password_value
+
+    @property
+    def domain(self) -> str:
+        """The domain of the sender address: the right-hand side of every Message-ID we make."""
+        return self.from_address.rpartition("@")[2] or "localhost"
 
 
 @dataclass(frozen=True)
@@ -96,6 +133,10 @@ class Settings:
     secrets_dir: Path | None = None
     #: The ``TSUNAGU_OIDC_<SLUG>_CLIENT_SECRET`` variables found at start, and only those.
     tenant_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: Outgoing e-mail; ``None`` when ``TSUNAGU_SMTP_HOST`` is unset (deliveries are then recorded as failed).
+    smtp: SmtpSettings | None = None
+    #: The address people open the product at, for links in e-mail (``<public_url>/t/<slug>/...``).
+    public_url: str = "http://localhost:8000"
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -248,6 +289,18 @@ class Settings:
         if secrets_dir is not None and not Path(secrets_dir).is_absolute():
             problems.append(f"TSUNAGU_SECRETS_DIR={secrets_dir!r} must be an absolute path")
 
+        smtp = _smtp_settings(get, problems)
+        public_url = (get("PUBLIC_URL") or "").rstrip("/")
+        if public_url:
+            parts = urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                problems.append(f"TSUNAGU_PUBLIC_URL={public_url!r} must be an http(s):// URL without query")
+        elif smtp is not None and mode == "production":
+            problems.append(
+                "TSUNAGU_PUBLIC_URL is missing: e-mail links need the address people open Tsunagu at "
+                "(e.g. https://tsunagu.example.jp)"
+            )
+
         settings = cls(
             env=mode,
             database_url=database_url,
@@ -280,11 +333,83 @@ class Settings:
             demo_idp_url=demo_idp_url,
             secrets_dir=Path(secrets_dir) if secrets_dir else None,
             tenant_secrets={k: v for k, v in env.items() if _TENANT_SECRET_VARIABLE.match(k) and v.strip()},
+            smtp=smtp,
+            public_url=public_url or "http://localhost:8000",
             extra={k: v for k, v in env.items() if k.startswith("TSUNAGU_")},
         )
         if problems:
             raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
         return settings
+
+
+def _smtp_settings(get: Any, problems: list[str]) -> SmtpSettings | None:
+    """``TSUNAGU_SMTP_*``, or ``None`` without a host (then the other variables must be unset too)."""
+    host = get("SMTP_HOST")
+    names = (
+        "PORT",
+        "SECURITY",
+        "USER",
+        "PASSWORD",
+        "PASSWORD_FILE",
+        "FROM",
+        "TIMEOUT_SECONDS",
+        "RETRY_SECONDS",
+    )
+    if host is None:
+        stray = [f"TSUNAGU_SMTP_{n}" for n in names if get(f"SMTP_{n}") is not None]
+        if stray:
+            problems.append(f"{', '.join(stray)} set without TSUNAGU_SMTP_HOST")
+        return None
+    security = (get("SMTP_SECURITY", "starttls") or "starttls").lower()
+    if security not in SMTP_SECURITY:
+        problems.append(f"TSUNAGU_SMTP_SECURITY={security!r} must be one of {', '.join(SMTP_SECURITY)}")
+        security = "starttls"
+
+    def number(name: str, default: float, *, whole: bool = False, minimum: float = 0.0) -> float:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            problems.append(f"TSUNAGU_{name}={raw!r} is not a {'whole ' if whole else ''}number")
+            return default
+        if value < minimum or (not whole and value <= 0):
+            problems.append(f"TSUNAGU_{name}={raw!r} must be at least {minimum}")
+            return default
+        return value
+
+    port = int(number("SMTP_PORT", _SMTP_DEFAULT_PORT[security], whole=True, minimum=1))
+    if port > 65535:
+        problems.append(f"TSUNAGU_SMTP_PORT={port} is not a port number")
+    from_address = get("SMTP_FROM")
+    if from_address is None or not re.fullmatch(r"[^@\s<>\"]+@[A-Za-z0-9.-]+", from_address):
+        problems.append(
+            "TSUNAGU_SMTP_FROM must be the sender's bare e-mail address (e.g. tsunagu@city.example.lg.jp); "
+            "the display name is per tenant (from_name in the preset)"
+        )
+        from_address = from_address or "invalid@localhost"
+    password = get("SMTP_PASSWORD")
+    password_file = get("SMTP_PASSWORD_FILE")
+    if password is not None and password_file is not None:
+        problems.append("set TSUNAGU_SMTP_PASSWORD or TSUNAGU_SMTP_PASSWORD_FILE, not both")
+    if password_file is not None and not Path(password_file).is_absolute():
+        problems.append(f"TSUNAGU_SMTP_PASSWORD_FILE={password_file!r} must be an absolute path")
+    user = get("SMTP_USER")
+    if (password or password_file) and not user:
+        problems.append("TSUNAGU_SMTP_USER is missing: a password is set but no user name")
+    return SmtpSettings(
+        host=host,
+        port=port,
+        security=security,
+        from_address=from_address,
+        user=user,
+        password_value=password,
+        password_file=Path(password_file) if password_file else None,
+        timeout_seconds=number("SMTP_TIMEOUT_SECONDS", 30.0),
+        retry_seconds=number("SMTP_RETRY_SECONDS", 60.0),
+        max_attempts=int(number("SMTP_MAX_ATTEMPTS", 8, whole=True, minimum=1)),
+    )
 
 
 def _normalise_db_url(url: str) -> str:

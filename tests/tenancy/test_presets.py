@@ -32,7 +32,7 @@ def test_every_shipped_preset_validates():
     presets = presets_by_slug()
     assert sorted(presets) == list(SHIPPED)
     for preset in presets.values():
-        assert set(preset.settings) == {"meetings", "identity_provider", "workflow"}
+        assert set(preset.settings) == {"meetings", "identity_provider", "workflow", "notifications"}
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,8 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/cases/pages.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
+        ("platform/tsunagu/notifications/pages.py", "python"),
+        ("platform/tsunagu/notifications/templates/notifications/*.html", "jinja2"),
         ("platform/tsunagu/admin/designer/**.py", "python"),
         ("platform/tsunagu/admin/designer/templates/**.html", "jinja2"),
     ]

@@ -63,6 +63,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "admin.users": frozenset({ADMIN}),
     "admin.tokens": frozenset({ADMIN}),
     "admin.identity_provider": frozenset({ADMIN}),
+    "admin.notifications": frozenset({ADMIN}),  # failed e-mail deliveries: see and retry
     # A shared saved view changes what everyone in the tenant sees; auditors only read (personal views, a
     # reading aid that touches nobody else, stay open to them).
     "saved_view.share": ALL_ROLES - {AUDITOR},

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import OAuthError
-from flask import g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from joserfc.errors import JoseError as JoseRfcError
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
@@ -227,6 +227,8 @@ def _complete_sign_in() -> Response:
     read = services.read_claims(config, merged)
     services.check_assurance(config, read)
     user = services.provision_user(db(), read)
+    if user.language is None:  # until the user chooses (account page), the browser's preference
+        user.language = request.accept_languages.best_match(USER_LANGUAGES)
     start_user_session(
         user.id,
         {
@@ -283,6 +285,34 @@ def auth_signed_out() -> Any:
     )
 
 
+USER_LANGUAGES = ("ja", "en")
+
+
+@tenant_bp.post("/account/language")
+@login_required
+def account_language() -> Any:
+    """The user's language for e-mail (and, through the cookie, for pages)."""
+    from ..core.errors import ValidationFailed
+    from .models import User
+
+    principal = current_principal()
+    assert principal is not None
+    chosen = request.form.get("language", "")
+    if chosen not in USER_LANGUAGES:
+        raise ValidationFailed(
+            "言語は ja か en です / language must be ja or en", details={"language": ["ja, en"]}
+        )
+    user = db().get(User, (principal.tenant_id, principal.user_id))
+    assert user is not None
+    user.language = chosen
+    flash("言語を保存しました / saved your language", "success")
+    response = redirect(url_for("tenant.account"))
+    response.set_cookie(
+        "lang", chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True, secure=request.is_secure
+    )
+    return response
+
+
 @tenant_bp.get("/account")
 @login_required
 def account() -> Any:
@@ -298,8 +328,12 @@ def account() -> Any:
         units = list(
             db().execute(select(OrgUnit).where(OrgUnit.id.in_(unit_ids)).order_by(OrgUnit.code)).scalars()
         )
+    from .models import User
+
+    user = db().get(User, (principal.tenant_id, principal.user_id))
     return render_template(
         "identity/account.html",
+        language=user.language if user else None,
         tenant=_tenant(),
         principal=principal,
         roles=roles,

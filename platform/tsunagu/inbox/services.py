@@ -18,6 +18,7 @@ from ..core.errors import Conflict, Forbidden, ValidationFailed
 from ..core.session import TenantSession
 from ..identity import permissions
 from ..identity.services import Principal, Role
+from ..notifications import services as notifications
 
 __all__ = [
     "SCOPES",
@@ -144,9 +145,23 @@ def assign_task(
             "担当者がこのタスクの役割を持っていません / the user does not hold the task's role",
             details={"assignee": ["このタスクの役割を持つ職員を選んでください"]},
         )
+    if task.assignee_id == assignee_id:
+        return task  # already theirs: nothing changes, nobody is told again
+    now = utcnow()
     task.assignee_id = assignee_id
-    task.updated_at = utcnow()
+    task.updated_at = now
     session.flush()
+    # In this transaction: if the handover rolls back, nobody is told. The key is this handover (task,
+    # assignee, moment), so a task handed back and forth notifies each time, a repeated delivery never.
+    notifications.notify(
+        session,
+        "task.assigned",
+        [assignee_id],
+        f"tasks/{task.id}",
+        key=f"task.assigned:{task.id}:{assignee_id}:{now.isoformat()}",
+        subject=("task", task.id),
+        exclude=[actor.user_id],
+    )
     return task
 
 

@@ -1,7 +1,9 @@
 """The periodic loop (``tsunagu beat``; in the demo, a thread of ``tsunagu dev``).
 
-Each tick relays the outbox and fires due BPMN timers. Both are safe to run in several processes at once
-(``FOR UPDATE SKIP LOCKED``), so a second beat during a rolling deploy does no harm.
+Each tick relays the outbox, fires due BPMN timers and runs the tenants' daily reminders (digest e-mails and
+escalations, ``notifications.reminders``) once their local digest time has come. All are safe to run in
+several processes at once (``FOR UPDATE SKIP LOCKED``; one reminder run per tenant and day, keyed by its
+date), so a second beat during a rolling deploy does no harm.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .. import models as _models  # noqa: F401 - every mapper configured before the first job
@@ -21,6 +24,8 @@ from ..config import Settings
 from ..core.db import is_database_unavailable
 from ..core.outbox import relay_pending
 from ..core.runtime import Runtime
+from ..notifications import delivery as notifications_delivery
+from ..notifications.reminders import ReminderSources, run_reminders
 
 log = logging.getLogger("tsunagu.beat")
 
@@ -34,11 +39,22 @@ TIMERS_MODULE = "tsunagu.cases.services"  # fire_due_timers: the advance path of
 class TickResult:
     relayed: int = 0
     timers_fired: int = 0
+    digests: int = 0
+    escalations: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def tick(runtime: Runtime) -> TickResult:
-    """One round of periodic work; a failing step is logged and does not stop the others."""
+def _reminder_sources() -> ReminderSources:
+    # Which tasks are due for whom is the cases module's knowledge; notifications sits below it.
+    from ..cases import reminders
+
+    return ReminderSources(agenda=reminders.agenda, overdue=reminders.overdue_tasks)
+
+
+def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
+    """One round of periodic work; a failing step is logged and does not stop the others.
+
+    ``now`` is the clock the reminders are judged by (tests pass one; beat the current time)."""
     result = TickResult()
     try:
         for _ in range(MAX_RELAY_BATCHES):
@@ -58,6 +74,14 @@ def tick(runtime: Runtime) -> TickResult:
         except Exception as exc:
             _log_failure("firing due timers failed", exc)
             result.errors.append(f"timers: {type(exc).__name__}: {exc}")
+
+    try:
+        reminders = run_reminders(runtime, _reminder_sources(), now)
+        result.digests, result.escalations = reminders.digests, reminders.escalations
+        result.errors.extend(f"reminders: {error}" for error in reminders.errors)
+    except Exception as exc:
+        log.exception("daily reminders failed")
+        result.errors.append(f"reminders: {type(exc).__name__}: {exc}")
     return result
 
 
@@ -104,6 +128,7 @@ def run_beat(settings: Settings, *, stop: threading.Event | None = None) -> None
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda _signum, _frame: stop_event.set())
     runtime = Runtime.from_settings(settings)
+    notifications_delivery.configure(settings)
     interval = settings.beat_interval_seconds
     log.info("beat started: every %.1f s, %s", interval, "via Celery" if settings.uses_broker else "inline")
     try:

@@ -22,6 +22,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from .. import models as _models  # noqa: F401 - every mapper configured before the first job
 from ..core.outbox import PROCESS_TASK, DeliveryDeferred, load_handlers, process_message
 from ..core.runtime import Runtime
+from ..notifications import delivery as notifications_delivery
 from . import app, settings_from_env
 
 log = logging.getLogger("tsunagu.jobs")
@@ -35,7 +36,9 @@ def worker_runtime() -> Runtime:
     with _runtime_lock:
         if _runtime is None:
             load_handlers()
-            _runtime = Runtime.from_settings(settings_from_env())
+            settings = settings_from_env()
+            notifications_delivery.configure(settings)
+            _runtime = Runtime.from_settings(settings)
         return _runtime
 
 

@@ -41,6 +41,16 @@ STYLE_PROCESS = {"scheduled": "meeting_scheduled", "adhoc": "meeting_adhoc", "hy
 #: Kinds whose meetings discuss individual cases, so capacity (cases × minutes) must be configured.
 CASE_KINDS = ("case_review", "support_meeting")
 SLUG_RE = re.compile(r"^[a-z0-9-]{2,63}$")
+#: Role keys (``identity.models.Role``, one layer up; a test keeps the two lists equal).
+ROLE_KEYS = (
+    "tenant_admin",
+    "consultant",
+    "municipal_staff",
+    "meeting_secretariat",
+    "provider",
+    "external_participant",
+    "auditor",
+)
 
 
 def _table(required: str, **properties: Any) -> dict[str, Any]:
@@ -138,6 +148,19 @@ PRESET_SCHEMA: dict[str, Any] = {
                     use_when=_LONG_TEXT,
                 )
             ),
+        ),
+        # Optional: notification e-mail and the daily reminders (issue #13); every key has a default.
+        notifications=_table(
+            "",
+            digest_time=_pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a time of day as HH:MM (Japan time)"),
+            escalate_after_days={"type": "integer", "minimum": 1, "maximum": 365},
+            escalate_to_role={"enum": list(ROLE_KEYS)},
+            year_end_closure={"type": "boolean"},  # 年末年始 12/29–1/3 are not business days
+            from_name={"type": "string", "minLength": 1, "maxLength": 100},
+            reply_to=_pattern(
+                r"^[^@\s<>\"]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", "an e-mail address"
+            ),
+            default_language={"enum": ["ja", "en"]},
         ),
         workflow=_table(
             "meeting_process monitoring_interval after_the_fact_report_warn_ratio",

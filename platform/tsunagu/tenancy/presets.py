@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 SETTINGS_SECTIONS = ("meetings", "identity_provider", "workflow")
+#: Sections a preset may leave out (their keys all have defaults).
+OPTIONAL_SECTIONS = ("notifications",)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -177,7 +179,10 @@ def _build(path: Path, data: Mapping[str, Any]) -> TenantPreset:
     return TenantPreset(
         file=path,
         org_units=tuple(_parents_first(units)),
-        settings={section: data[section] for section in SETTINGS_SECTIONS},
+        settings={
+            **{section: data[section] for section in SETTINGS_SECTIONS},
+            **{section: data[section] for section in OPTIONAL_SECTIONS if section in data},
+        },
         **{key: data[key] for key in registry},
     )
 

@@ -9,7 +9,7 @@ nothing matched (no tenant, nobody signed in), never as if everything were allow
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
@@ -54,11 +54,33 @@ class WebHooks:
     check_roles: Callable[[Any, Iterable[str]], None] = _refuse
     #: ``(principal, action)``: raise unless the permission rules allow it
     authorize: Callable[[Any, str], None] = _refuse
+    #: ``(principal) → HTML | None`` each, drawn in the shared header for a signed-in user (the bell)
+    header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)
+    #: ``(principal) → AdminLink | None`` each, added to the tenant administration menu
+    admin_links: list[Callable[[Any], AdminLink | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AdminLink:
+    """An entry of the administration menu a module adds; ``count`` is shown as a badge when non-zero."""
+
+    url: str
+    label: str
+    count: int = 0
 
 
 def init_app(app: Flask) -> WebHooks:
     registered: WebHooks = app.extensions.setdefault(EXTENSION, WebHooks())
     return registered
+
+
+def header_widget(app: Flask, widget: Callable[[Any], Any]) -> None:
+    """Draw ``widget(principal)`` in the shared header (registered by a feature's ``init_app``)."""
+    init_app(app).header_widgets.append(widget)
+
+
+def admin_link(app: Flask, link: Callable[[Any], AdminLink | None]) -> None:
+    init_app(app).admin_links.append(link)
 
 
 def hooks() -> WebHooks:

@@ -23,6 +23,29 @@ def current_user_label() -> str | None:
     return principal.display_name or principal.email or None
 
 
+def _header_widgets() -> list[Any]:
+    """The header's widgets for the signed-in user of a tenant page (none for anybody else)."""
+    from .hooks import hooks
+
+    if g.get("tenant") is None:
+        return []
+    principal = hooks().current_principal()
+    if principal is None:
+        return []
+    drawn = (widget(principal) for widget in hooks().header_widgets)
+    return [html for html in drawn if html]
+
+
+def _admin_links() -> list[Any]:
+    from .hooks import hooks
+
+    principal = hooks().current_principal() if g.get("tenant") is not None else None
+    if principal is None:
+        return []
+    made = (link(principal) for link in hooks().admin_links)
+    return [link for link in made if link is not None]
+
+
 def _tenant_name() -> str | None:
     if g.get("tenant") is None:
         return None
@@ -55,6 +78,8 @@ def init_app(app: Flask) -> None:
     ):
         app.jinja_env.globals[name] = functools.partial(labels.label, table)
     app.jinja_env.globals["tenant_name"] = _tenant_name
+    app.jinja_env.globals["header_widgets"] = _header_widgets
+    app.jinja_env.globals["admin_links"] = _admin_links
     if "csrf_token" not in app.jinja_env.globals:
         app.jinja_env.globals["csrf_token"] = _csrf_fallback
 
