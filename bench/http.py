@@ -1,8 +1,8 @@
 """Level 3, HTTP: the same casework tasks completed through the JSON API on gunicorn.
 
-``gunicorn 'tsunagu.app:create_app()'`` runs as a subprocess with 2 sync workers (the configuration the
-published figures were measured with; ``tsunagu serve`` and the chart now run threaded workers), bound to
-127.0.0.1 on a free port, connected to the bench database as the application role.
+The production web process — the command line ``tsunagu serve`` runs (``tsunagu.cli.gunicorn_argv``: gunicorn,
+2 gthread workers with 4 threads each) — runs as a subprocess bound to 127.0.0.1 on a free port, connected to
+the bench database as the application role.
 Before the clients start, cases are opened through the services (untimed), so every client owns its own
 cases and completes distinct tasks: it walks its cases round-robin — intake of each, then consent of each,
 and so on up to the start of delivery (the rest waits for the monitoring timer) — with one
@@ -23,7 +23,6 @@ import math
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -62,7 +61,8 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """``gunicorn 'tsunagu.app:create_app()'`` with ``workers`` sync workers on 127.0.0.1:<free port>."""
+    """The production web process (``tsunagu serve``: gunicorn, gthread) with ``workers`` workers on
+    127.0.0.1:<free port>."""
 
     def __init__(self, settings: Settings, log_dir: Path, workers: int = 2) -> None:
         self.settings = settings
@@ -83,18 +83,10 @@ class GunicornServer:
         return children(self.pid)
 
     def __enter__(self) -> GunicornServer:
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--access-logfile",
-            "-",
-            "tsunagu.app:create_app()",
-        ]
+        from tsunagu.cli import gunicorn_argv
+
+        # exactly what ``tsunagu serve`` runs in production (gthread workers), on a free port
+        command = gunicorn_argv("127.0.0.1", self.port, self.workers)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
                 command,
@@ -139,7 +131,7 @@ class GunicornServer:
 def request(
     port: int, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
 ) -> tuple[int, bytes]:
-    """One HTTP/1.1 request on a fresh connection (gunicorn's sync workers close after each response)."""
+    """One HTTP/1.1 request on a fresh connection (as a client without keep-alive would)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else None
@@ -397,7 +389,7 @@ def run_http(
             progress(f"http: first error: {result['first_error']}")
     return {
         "workers": server.workers,
-        "worker_class": "sync",
+        "worker_class": "gthread",
         "cores": os.cpu_count(),
         "levels": results,
         "seconds_per_level": seconds,

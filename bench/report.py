@@ -309,7 +309,7 @@ def bounds(results: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"**p95 at {top} clients follows from the throughput** (Little's law): {top} clients waiting on "
-            f"2 sync workers at {_num(level.get('completions_per_s'))} /s queue for about "
+            f"2 workers at {_num(level.get('completions_per_s'))} /s queue for about "
             f"{_num(top * 1000.0 / max(level.get('completions_per_s') or 1, 1e-9), 0)} ms on average; "
             "only a cheaper completion or more cores brings it under 100 ms."
         )

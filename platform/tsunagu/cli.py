@@ -59,25 +59,28 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     /healthz and /readyz are still answered and the worker is not killed by gunicorn's timeout.
     """
     load_settings()  # fail early, with the message, before gunicorn forks
-    os.execvp(  # noqa: S606 - replaces this process with gunicorn on purpose
+    argv = gunicorn_argv(host, port, workers, threads)
+    os.execvp(argv[0], argv)  # noqa: S606 - replaces this process with gunicorn on purpose
+
+
+def gunicorn_argv(host: str, port: int, workers: int = 2, threads: int = 4) -> list[str]:
+    """The command line of the production web process (``tsunagu serve``; the benchmark starts the same)."""
+    return [
         sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--access-logfile",
-            "-",
-            "tsunagu.app:create_app()",
-        ],
-    )
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--access-logfile",
+        "-",
+        "tsunagu.app:create_app()",
+    ]
 
 
 @main.command()
