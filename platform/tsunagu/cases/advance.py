@@ -30,7 +30,7 @@ from ..core.outbox import enqueue
 from ..core.runtime import Runtime
 from ..core.session import TenantSession, independent_transaction, transaction
 from ..engine import services as engine
-from ..forms.schema import load_form
+from ..forms.schema import FormSchema, load_form
 from ..forms.validation import validate_submission
 from ..identity.services import Principal
 from . import projection
@@ -184,6 +184,23 @@ def apply_result(
 # --- the three commands -------------------------------------------------------------------------------------
 
 
+#: Parsed forms by (deployment, form key): a deployment's files never change, and parsing the form-js document
+#: on every completion cost about as much as validating the data against it.
+_FORMS: dict[tuple[uuid.UUID, str], FormSchema] = {}
+_FORMS_MAX = 512
+
+
+def _form(deployment_id: uuid.UUID, form_key: str, schema: dict[str, Any]) -> FormSchema:
+    key = (deployment_id, form_key)
+    form = _FORMS.get(key)
+    if form is None:
+        form = load_form(schema)
+        if len(_FORMS) >= _FORMS_MAX:
+            _FORMS.pop(next(iter(_FORMS)))  # the oldest entry: enough to bound the cache
+        _FORMS[key] = form
+    return form
+
+
 def complete_task(
     session: TenantSession, actor: Principal, task_id: uuid.UUID, data: dict[str, Any]
 ) -> HumanTask:
@@ -199,7 +216,7 @@ def complete_task(
             schema = engine.form_schema(session, instance.deployment_id, task.form_key)
             if schema is None:
                 raise NotFound(f"form {task.form_key!r} is missing from the deployment")
-            cleaned, errors = validate_submission(load_form(schema), data)
+            cleaned, errors = validate_submission(_form(instance.deployment_id, task.form_key, schema), data)
             if errors:
                 raise ValidationFailed(
                     "入力内容に誤りがあります / the data does not fit the form", details=errors

@@ -106,6 +106,14 @@ def resolve_active_tenant(runtime: Runtime, slug: str) -> TenantRef | None:
     return TenantRef(id=tenant.id, slug=tenant.slug)
 
 
+#: Built once: every request runs it.
+_RESOLVE_AND_BIND = text(
+    "SELECT t.id, t.slug, t.status, set_config('app.tenant_id', "
+    "CASE WHEN t.status = 'active' THEN t.id::text ELSE '' END, true) "
+    "FROM tsunagu_tenant_by_slug(:slug) AS t"
+)
+
+
 def resolve_and_bind(session: TenantSession, slug: str) -> TenantRef | None:
     """The request's tenant, bound to ``session``'s transaction in the same statement; ``None`` (and nothing
     bound) when unknown or suspended.
@@ -117,14 +125,7 @@ def resolve_and_bind(session: TenantSession, slug: str) -> TenantRef | None:
     a tenant at its start (``info["bind_pending"]``).
     """
     if _is_postgres(session):
-        row = session.execute(
-            text(
-                "SELECT t.id, t.slug, t.status, set_config('app.tenant_id', "
-                "CASE WHEN t.status = 'active' THEN t.id::text ELSE '' END, true) "
-                "FROM tsunagu_tenant_by_slug(:slug) AS t"
-            ),
-            {"slug": slug},
-        ).first()
+        row = session.execute(_RESOLVE_AND_BIND, {"slug": slug}).first()
     else:
         row = session.execute(
             select(Tenant.id, Tenant.slug, Tenant.status).where(Tenant.slug == slug)
