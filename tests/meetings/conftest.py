@@ -29,3 +29,23 @@ def synced(runtime, slug: str, today: date = TODAY):
         meetings.sync_series(session, today=today)
         meetings.generate_ahead(session, today=today)
     return tenant
+
+
+def drain_service_tasks(runtime) -> int:
+    """Run every pending ``engine.service_task`` outbox message as the worker would (the real handler)."""
+    from sqlalchemy import select
+
+    from tests.factories import owner_sessions
+    from tsunagu.core.outbox import OutboxMessage, Outcome, process_message
+
+    with transaction(owner_sessions(runtime), None, system=True) as session:
+        pending = session.execute(
+            select(OutboxMessage.tenant_id, OutboxMessage.id)
+            .where(OutboxMessage.topic == "engine.service_task", OutboxMessage.processed_at.is_(None))
+            .order_by(OutboxMessage.created_at)
+        ).all()
+    ran = 0
+    for tenant_id, message_id in pending:
+        assert process_message(runtime, tenant_id, message_id) is Outcome.PROCESSED
+        ran += 1
+    return ran

@@ -110,6 +110,13 @@ def sync_series(session: TenantSession, today: date | None = None) -> list[Meeti
     return [s for k, s in existing.items() if k in seen]
 
 
+def ensure_series(session: TenantSession, today: date | None = None) -> None:
+    """Sync the series from the preset when the tenant has none yet, and generate meetings ahead."""
+    if session.execute(select(MeetingSeries.id).limit(1)).first() is None:
+        sync_series(session, today=today)
+    generate_ahead(session, today=today)
+
+
 def rule_of(series: MeetingSeries) -> Rule:
     return Rule(
         rrule=series.rrule,
@@ -132,24 +139,33 @@ def generate_ahead(session: TenantSession, today: date | None = None) -> int:
             MeetingSeries.active.is_(True), MeetingSeries.mode == SeriesMode.RECURRING
         )
     ).scalars()
-    for series in series_list:
-        until = today + timedelta(days=series.horizon_days)
-        start = today if series.generated_until is None else max(today, series.generated_until + timedelta(1))
-        if start > until:
+    for series in list(series_list):
+        made += generate_until(session, series, today + timedelta(days=series.horizon_days), today=today)
+    return made
+
+
+def generate_until(
+    session: TenantSession, series: MeetingSeries, until: date, today: date | None = None
+) -> int:
+    """Store the series' meetings up to ``until`` (from ``today``, or after what is stored already)."""
+    today = today or utcnow().astimezone(JST).date()
+    start = today if series.generated_until is None else max(today, series.generated_until + timedelta(1))
+    if start > until:
+        return 0
+    have = set(
+        session.execute(
+            select(Meeting.occurrence_date).where(
+                Meeting.series_id == series.id, Meeting.occurrence_date >= start
+            )
+        ).scalars()
+    )
+    made = 0
+    for occ in occurrences(rule_of(series), start, until):
+        if occ.rule_date in have:
             continue
-        have = set(
-            session.execute(
-                select(Meeting.occurrence_date).where(
-                    Meeting.series_id == series.id, Meeting.occurrence_date >= start
-                )
-            ).scalars()
-        )
-        for occ in occurrences(rule_of(series), start, until):
-            if occ.rule_date in have:
-                continue
-            session.add(_meeting_for(series, occ))
-            made += 1
-        series.generated_until = until
+        session.add(_meeting_for(series, occ))
+        made += 1
+    series.generated_until = until
     session.flush()
     return made
 
