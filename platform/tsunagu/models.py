@@ -5,6 +5,7 @@ from .core import outbox as outbox_models
 from .engine import models as engine_models
 from .identity import models as identity_models
 from .inbox import models as inbox_models
+from .meetings import models as meetings_models
 from .notifications import models as notifications_models
 from .tenancy import models as tenancy_models
 
@@ -13,6 +14,7 @@ __all__ = [
     "engine_models",
     "identity_models",
     "inbox_models",
+    "meetings_models",
     "notifications_models",
     "outbox_models",
     "tenancy_models",

@@ -67,7 +67,11 @@ def test_full_path_with_scheduled_meeting_monitoring_and_closure(clock):
     assert case.waiting_messages() == ["consent_withdrawn", "meeting_decided"]
     assert case.operations() == ["notify", "add_to_agenda"]
     assert case.service_calls[0].params == {"template": "plan_ready", "role": "meeting_secretariat"}
-    assert case.service_calls[1].params == {"purpose": "plan_review", "after_the_fact_report": False}
+    assert case.service_calls[1].params == {
+        "purpose": "plan_review",
+        "after_the_fact_report": False,
+        "priority": 1,
+    }
 
     case.send_message("meeting_decided", {"decision": "approve"})
     assert case.ready() == ["support_decision"]  # household_finance is a statutory programme

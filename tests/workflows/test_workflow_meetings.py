@@ -35,7 +35,11 @@ def test_scheduled_meeting_registers_early_start_as_after_the_fact_report():
     with pytest.raises(AssertionError, match="after_the_fact_report"):
         m.complete("after_the_fact_registration", samples.after_the_fact_report(after_the_fact_report=False))
     m.complete("after_the_fact_registration", samples.after_the_fact_report())
-    assert m.service_calls[-1].params == {"purpose": "plan_review", "after_the_fact_report": True}
+    assert m.service_calls[-1].params == {
+        "purpose": "plan_review",
+        "after_the_fact_report": True,
+        "priority": 1,
+    }
     m.send_message("meeting_decided", {"decision": "approve"})
     assert m.data["after_the_fact_report"] is True
     assert m.data["meeting_decision"] == "approve"

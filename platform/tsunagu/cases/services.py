@@ -95,7 +95,7 @@ def start_case(
                 "担当外の組織ではケースを開始できません / you cannot open a case in that org unit"
             )
         org_unit_id = unit.id
-    engine.ensure_library_deployed(session, library_root, LANE_ROLES)
+    engine.ensure_library_deployed(session, library_root, LANE_ROLES, tenant.slug)
     row = engine.latest_deployment_for(session, "casework")
     if row is None:
         raise NotFound("no deployment holds the casework process")

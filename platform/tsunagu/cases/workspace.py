@@ -50,6 +50,8 @@ MEETING_KEYS = (
     "meeting_decision",
     "roles_assigned",
     "after_the_fact_report",
+    "route",  # the tenant's routing table (meeting_route): which meeting, and why
+    "route_reason",
 )
 
 

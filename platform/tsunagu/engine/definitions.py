@@ -20,12 +20,30 @@ from .models import Deployment
 DEFINITION_SUFFIXES = (".bpmn", ".dmn", ".form")
 
 
-def read_library(root: Path) -> dict[str, str]:
-    """Every definition file under ``root`` as ``{"casework/casework.bpmn": text}``."""
+#: ``<library>/tenants/<slug>/...``: a tenant's own versions of library files (e.g. its routing table)
+TENANT_OVERRIDES = "tenants"
+
+
+def read_library(root: Path, tenant: str | None = None) -> dict[str, str]:
+    """Every definition file under ``root`` as ``{"casework/casework.bpmn": text}``; with ``tenant``, its
+    overrides under ``root/tenants/<tenant>/`` replace the files of the same path."""
     files: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts and relative.parts[0] == TENANT_OVERRIDES:
+            continue
         if path.is_file() and path.suffix in DEFINITION_SUFFIXES:
-            files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+            files[relative.as_posix()] = path.read_text(encoding="utf-8")
+    own = (
+        root / TENANT_OVERRIDES / tenant
+        if tenant and "/" not in tenant and tenant not in (".", "..")
+        else None
+    )
+    if own is not None and own.is_dir():
+        for path in sorted(own.rglob("*")):
+            key = path.relative_to(own).as_posix()
+            if path.is_file() and path.suffix in DEFINITION_SUFFIXES and key in files:
+                files[key] = path.read_text(encoding="utf-8")
     return files
 
 
@@ -143,7 +161,9 @@ def deploy(
     return row
 
 
-def ensure_library_deployed(session: TenantSession, library_root: Path, lanes: LaneRoles) -> Deployment:
+def ensure_library_deployed(
+    session: TenantSession, library_root: Path, lanes: LaneRoles, tenant: str | None = None
+) -> Deployment:
     """A tenant starts from the standard library: deploy it as version 1 the first time it is needed.
 
     Concurrent first cases of a new tenant serialize on a transaction-scoped advisory lock (PostgreSQL), so
@@ -155,4 +175,7 @@ def ensure_library_deployed(session: TenantSession, library_root: Path, lanes: L
     ).scalar_one_or_none()
     if existing is not None:
         return existing
-    return deploy(session, read_library(library_root), lanes=lanes, source="library", note="standard library")
+    files = read_library(library_root, tenant)
+    own = files != read_library(library_root)
+    note = f"standard library with {tenant}'s own files" if own else "standard library"
+    return deploy(session, files, lanes=lanes, source="library", note=note)

@@ -9,7 +9,7 @@ transaction as the workflow state. Workers execute it after commit (DESIGN §2.4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -152,3 +152,28 @@ def get_operation(name: str) -> Operation:
         raise OperationError(
             f"サービス操作 {name} はありません / unknown service operation '{name}' (known: {known})"
         ) from None
+
+
+#: What an operation does, registered by the module that owns its effect (``meetings.tasks`` for
+#: ``add_to_agenda`` and ``schedule_meeting``): ``fn(session, payload)`` with the outbox payload — ``case_id``,
+#: ``process_instance_id``, ``params`` (already checked). The engine knows no domain module: it only calls
+#: what was registered here; an operation nobody registered is logged and otherwise does nothing.
+Executor = Callable[[Any, dict[str, Any]], None]
+_executors: dict[str, Executor] = {}
+
+
+def register_executor(name: str, fn: Executor) -> Executor:
+    get_operation(name)  # only allowlisted operations
+    existing = _executors.get(name)
+    if existing is not None and existing is not fn and _qual(existing) != _qual(fn):
+        raise ValueError(f"operation {name!r} already has an executor ({_qual(existing)})")
+    _executors[name] = fn
+    return fn
+
+
+def executor_for(name: str) -> Executor | None:
+    return _executors.get(name)
+
+
+def _qual(fn: Executor) -> str:
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"

@@ -24,6 +24,7 @@ from .errors import DefinitionError, EngineFault, Problem
 from .incidents import open_incidents, record_incident
 from .lanes import LaneRoles
 from .models import Deployment, Incident, ProcessInstance, Timer
+from .operations import register_executor
 from .runner import (
     CommandResult,
     ReadyTask,
@@ -74,6 +75,7 @@ __all__ = [
     "parse_xml",
     "read_library",
     "record_incident",
+    "register_executor",
     "retry_incident",
     "start",
     "validate_bundle",

@@ -38,15 +38,19 @@ from ..core.db import new_id, utcnow
 from ..core.outbox import enqueue
 from ..core.session import TenantSession
 from . import calendar as calendar_mod
+from .calendar import CalendarEvent
 from .kinds import Kind, all_kinds, get_kind, register_kind
+from .mail import add_template_folder
 from .models import Channel, Delivery, DeliveryState, EmailMode, Mode, Notification, Preference
 from .recipients import Recipient, RoleIn, resolve
 
 __all__ = [
     "DELIVER_TOPIC",
+    "CalendarEvent",
     "Kind",
     "Mode",
     "RoleIn",
+    "add_template_folder",
     "all_kinds",
     "cancel_invitation",
     "invite",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,6 +84,7 @@ def semantic_issues(data: Mapping[str, Any], file: str, expected_slug: str | Non
     _check_org_units(data["org_units"], add)
     _check_identity_provider(data["slug"], data["identity_provider"], add)
     _check_meetings(data["meetings"], {u["kind"] for u in data["org_units"]}, add)
+    _check_series_units(data["meetings"], {u["code"]: u["kind"] for u in data["org_units"]}, add)
     _check_workflow(data["workflow"], data["meetings"]["style"], add)
     return issues
 
@@ -162,6 +163,37 @@ def _check_meetings(meetings: dict[str, Any], unit_kinds: set[str], add: Any) ->
                 add(f"meetings.series[{i}].kind", "style 'adhoc' has no scheduled case_review series")
     elif style == "hybrid" and (not series or not adhoc):
         add("meetings", "style 'hybrid' needs both [[meetings.series]] and [[meetings.adhoc]]")
+
+
+def _check_series_units(meetings: dict[str, Any], units: dict[str, str], add: Any) -> None:
+    """``by_org_unit`` entries: a known unit of the series' ``per_org_unit`` kind, once each, valid dates."""
+    for i, entry in enumerate(meetings.get("series", [])):
+        seen: set[str] = set()
+        for j, override in enumerate(entry.get("by_org_unit", [])):
+            where = f"meetings.series[{i}].by_org_unit[{j}]"
+            code = override["org_unit"]
+            if code not in units:
+                add(f"{where}.org_unit", f"no org unit with code {code!r}")
+            elif entry.get("per_org_unit") and units[code] != entry["per_org_unit"]:
+                add(f"{where}.org_unit", f"{code!r} is not a {entry['per_org_unit']} (per_org_unit)")
+            if code in seen:
+                add(f"{where}.org_unit", f"{code!r} is listed twice")
+            seen.add(code)
+            if "first_date" in override:
+                try:
+                    date.fromisoformat(override["first_date"])
+                except ValueError as exc:
+                    add(f"{where}.first_date", str(exc))
+            if "rrule" in override:
+                try:
+                    parse_recurrence(override["rrule"], datetime(2024, 1, 1, 9, 0))
+                except ValueError as exc:
+                    add(f"{where}.rrule", f"invalid recurrence rule: {exc}")
+        if "first_date" in entry:
+            try:
+                date.fromisoformat(entry["first_date"])
+            except ValueError as exc:
+                add(f"meetings.series[{i}].first_date", str(exc))
 
 
 def _check_series(entry: dict[str, Any], where: str, add: Any) -> None:

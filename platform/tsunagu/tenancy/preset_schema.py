@@ -82,6 +82,11 @@ _DOMAIN = _pattern(
 )
 _ROLES = _array(_TEXT, uniqueItems=True)
 _UNIT_KIND = {"enum": [k.value for k in OrgUnitKind]}
+_DATE = _pattern(
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", "a date as YYYY-MM-DD (a quoted string)"
+)
+_HHMM = _pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a time of day as HH:MM")
+_RRULE = {"type": "string", "minLength": 1, "maxLength": 500}
 _MEETING_COMMON: dict[str, Any] = {
     "key": _KEY,
     "name": _TEXT,
@@ -90,6 +95,7 @@ _MEETING_COMMON: dict[str, Any] = {
     "core_roles": {**_ROLES, "minItems": 1},
     "guest_roles": _ROLES,
     "person_attends": {"type": "boolean"},  # 本人同席
+    "core_members": _ROLES,  # by name, e.g. "福祉部7課の係長"
     "venue": _TEXT,
     "per_org_unit": _UNIT_KIND,  # held separately in each org unit of this kind (e.g. each ward)
     "description": _LONG_TEXT,
@@ -133,11 +139,18 @@ PRESET_SCHEMA: dict[str, Any] = {
                 _table(
                     "key name kind rrule start duration core_roles holiday_policy venue",
                     **_MEETING_COMMON,
-                    rrule={"type": "string", "minLength": 1, "maxLength": 500},
-                    start=_pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a time of day as HH:MM"),
+                    rrule=_RRULE,
+                    start=_HHMM,
                     duration={"type": "string", "maxLength": 40},
                     cases_per_meeting={"type": "integer", "minimum": 1, "maximum": 50},
                     holiday_policy={"enum": list(HOLIDAY_POLICIES)},
+                    first_date=_DATE,  # the series' first meeting day (DTSTART); default: the sync date
+                    evaluation_in_meeting={"type": "boolean"},  # ③ plan-end evaluations go on its agenda
+                    horizon_days={"type": "integer", "minimum": 7, "maximum": 400},
+                    # per org unit (each Yokohama ward): its own frequency, first date and start time
+                    by_org_unit=_array(
+                        _table("org_unit", org_unit=_CODE, rrule=_RRULE, first_date=_DATE, start=_HHMM)
+                    ),
                 )
             ),
             adhoc=_array(
