@@ -46,6 +46,7 @@ def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
     from . import notifications
+    from .admin import operations_api as _operations_api  # noqa: F401
     from .admin import views as _admin_views  # noqa: F401
     from .admin.designer.pages import bp as designer_pages
     from .cases import notices as cases_notices

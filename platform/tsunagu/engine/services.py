@@ -20,12 +20,18 @@ from .definitions import (
     lock_deployments,
     read_library,
 )
+from .control import resume, suspend, terminate
 from .errors import DefinitionError, EngineFault, Problem
-from .incidents import open_incidents, record_incident
+from .incidents import open_incidents, record_incident, resolve_incident
 from .lanes import LaneRoles
+from .migration import Check as MigrationCheck
+from .migration import MOVABLE_STATUSES, MigrationRefused, VersionDiff, diff_versions
+from .migration import check as check_migration
+from .migration import migrate as migrate_instance
 from .models import Deployment, Incident, ProcessInstance, Timer
 from .runner import (
     CommandResult,
+    InstanceSuspended,
     ReadyTask,
     WaitingTimer,
     complete_task,
@@ -33,6 +39,7 @@ from .runner import (
     fire_timer,
     load,
     lock_instance,
+    require_running,
     start,
 )
 from .safe_xml import parse_xml
@@ -47,17 +54,24 @@ __all__ = [
     "Deployment",
     "EngineFault",
     "Incident",
+    "InstanceSuspended",
+    "MOVABLE_STATUSES",
     "LaneRoles",
     "LoadedDeployment",
+    "MigrationCheck",
+    "MigrationRefused",
     "Problem",
     "ProcessInstance",
     "ReadyTask",
     "Timer",
+    "VersionDiff",
     "WaitingTimer",
+    "check_migration",
     "claim_due_timer",
     "complete_task",
     "deliver_message",
     "deploy",
+    "diff_versions",
     "due_timer_ids",
     "ensure_library_deployed",
     "fire_timer",
@@ -69,13 +83,19 @@ __all__ = [
     "load_deployment",
     "lock_deployments",
     "lock_instance",
+    "migrate_instance",
     "open_incidents",
     "park_timer",
     "parse_xml",
     "read_library",
     "record_incident",
+    "require_running",
+    "resolve_incident",
+    "resume",
     "retry_incident",
     "start",
+    "suspend",
+    "terminate",
     "validate_bundle",
     "validate_paths_report",
     "workflow_data",
