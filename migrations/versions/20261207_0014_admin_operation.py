@@ -33,7 +33,10 @@ def upgrade() -> None:
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name=op.f("fk_admin_operation_tenant_id_tenant"), ondelete="RESTRICT"
+            ["tenant_id"],
+            ["tenant.id"],
+            name=op.f("fk_admin_operation_tenant_id_tenant"),
+            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_admin_operation")),
     )

@@ -37,7 +37,10 @@ def test_dry_run_says_which_of_20_cases_can_move_and_bulk_moves_exactly_those(ap
     # the dry run changed nothing
     for case in cases:
         row = instance_row(runtime, tenant, case["process_instance_id"])
-        assert (row.version, row.deployment_id) == (before[case["id"]].version, before[case["id"]].deployment_id)
+        assert (row.version, row.deployment_id) == (
+            before[case["id"]].version,
+            before[case["id"]].deployment_id,
+        )
 
     movable = [
         {"id": item["instance_id"], "expected_version": item["instance_version"]}
@@ -61,13 +64,18 @@ def test_dry_run_says_which_of_20_cases_can_move_and_bulk_moves_exactly_those(ap
         assert api.case(case["id"])["status"] == "closed"
     for case in at_second:
         row = instance_row(runtime, tenant, case["process_instance_id"])
-        assert (row.version, row.deployment_id) == (before[case["id"]].version, before[case["id"]].deployment_id)
+        assert (row.version, row.deployment_id) == (
+            before[case["id"]].version,
+            before[case["id"]].deployment_id,
+        )
         assert [t["name"] for t in api.ready_tasks(case["id"])] == ["second"]
         assert complete(api, case["id"], "second").status_code == 200
         assert api.case(case["id"])["status"] == "closed"
     with transaction(runtime.sessions, tenant.id) as session:
         ops = session.execute(select(AdminOperation)).scalars().all()
-        assert len(ops) == 12 and {o.action for o in ops} == {"migrate"} and {o.outcome for o in ops} == {"ok"}
+        assert (
+            len(ops) == 12 and {o.action for o in ops} == {"migrate"} and {o.outcome for o in ops} == {"ok"}
+        )
         assert all(o.reason == "二次確認の廃止" and o.actor_id is not None for o in ops)
 
 
@@ -113,6 +121,8 @@ def test_migration_input_errors_are_clear_4xx(api):
     assert api.post("/migrations/dry-run", json={}).status_code == 422
     assert api.post("/migrations/dry-run", json={"target_version": "x"}).status_code == 422
     assert api.post("/migrations/dry-run", json={"target_version": 99}).status_code == 404
-    assert api.post("/migrations", json={"target_version": 1, "reason": "x", "instances": []}).status_code == 422
+    assert (
+        api.post("/migrations", json={"target_version": 1, "reason": "x", "instances": []}).status_code == 422
+    )
     assert api.post("/migrations", json={"target_version": 1, "instances": [{"id": "x"}]}).status_code == 422
     assert api.post("/migrations", data="[", content_type="application/json").status_code in (400, 422)

@@ -319,7 +319,9 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
         return {"details": str(details)[:2000]}
 
 
-def _incident(session: TenantSession, instance_id: uuid.UUID, incident_id: uuid.UUID | None) -> engine.Incident:
+def _incident(
+    session: TenantSession, instance_id: uuid.UUID, incident_id: uuid.UUID | None
+) -> engine.Incident:
     if incident_id is None:
         open_ = engine.open_incidents(session, instance_id)
         if not open_:
@@ -332,7 +334,11 @@ def _incident(session: TenantSession, instance_id: uuid.UUID, incident_id: uuid.
 
 
 def retry(
-    session: TenantSession, actor: Principal, instance_id: uuid.UUID, incident_id: uuid.UUID | None, reason: str
+    session: TenantSession,
+    actor: Principal,
+    instance_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    reason: str,
 ) -> dict[str, Any]:
     incident = _incident(session, instance_id, incident_id)
     failed_id = incident.id
@@ -375,7 +381,9 @@ def resume(session: TenantSession, actor: Principal, instance_id: uuid.UUID, rea
     )  # fmt: skip
 
 
-def terminate(session: TenantSession, actor: Principal, instance_id: uuid.UUID, reason: str) -> dict[str, Any]:
+def terminate(
+    session: TenantSession, actor: Principal, instance_id: uuid.UUID, reason: str
+) -> dict[str, Any]:
     return run(
         session, actor, instance_id, "terminate", reason,
         lambda: cases.operate.terminate(session, actor, instance_id, reason),

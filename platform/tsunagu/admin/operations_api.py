@@ -50,7 +50,9 @@ def _uuid(value: Any, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ValidationFailed(f"{name} が不正です / '{name}' is not an id", details={name: ["uuid"]}) from None
+        raise ValidationFailed(
+            f"{name} が不正です / '{name}' is not an id", details={name: ["uuid"]}
+        ) from None
 
 
 def instance_json(row: ops.InstanceRow) -> dict[str, Any]:
@@ -102,10 +104,13 @@ def get_instance(instance_id: str) -> Any:
     i = detail.instance
     return jsonify(
         {
-            **instance_json(ops.InstanceRow(i, detail.version, sum(1 for x in detail.incidents if not x.resolved_at))),
+            **instance_json(
+                ops.InstanceRow(i, detail.version, sum(1 for x in detail.incidents if not x.resolved_at))
+            ),
             "position": detail.position,
             "ready_tasks": [
-                {"id": str(t.id), "element": t.element, "title": t.title, "role": t.role} for t in detail.ready
+                {"id": str(t.id), "element": t.element, "title": t.title, "role": t.role}
+                for t in detail.ready
             ],
             "incidents": [
                 {

@@ -37,11 +37,14 @@ def _case(session: TenantSession, instance: engine.ProcessInstance) -> Case | No
     return session.get(Case, (instance.tenant_id, instance.case_id))
 
 
-def _event(
-    session: TenantSession, case: Case | None, kind: str, actor: Principal, **details: Any
-) -> None:
+def _event(session: TenantSession, case: Case | None, kind: str, actor: Principal, **details: Any) -> None:
     if case is not None:
-        titles = {"suspended": "一時停止", "resumed": "再開", "terminated": "強制終了", "migrated": "版の移行"}
+        titles = {
+            "suspended": "一時停止",
+            "resumed": "再開",
+            "terminated": "強制終了",
+            "migrated": "版の移行",
+        }
         record_event(
             session, case.id, kind, title=titles.get(kind, kind), actor_id=actor.user_id, details=details
         )

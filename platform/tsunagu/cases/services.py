@@ -14,6 +14,7 @@ from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..engine import services as engine
 from ..tenancy.models import OrgUnit, Tenant
+from . import operate
 from .advance import (
     MESSAGE_NAMES,
     WorkflowFailed,
@@ -25,7 +26,6 @@ from .advance import (
     fire_timer,
     record_event,
 )
-from . import operate
 from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
 from .projection import LANE_ROLES
@@ -56,8 +56,8 @@ __all__ = [
     "parse_person",
     "record_event",
     "stage_of",
-    "user_names",
     "start_case",
+    "user_names",
     "workflow_settings",
 ]
 

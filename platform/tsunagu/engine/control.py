@@ -11,7 +11,7 @@ The caller (``cases.operate``) locks the row first and applies the result (the i
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from ..core.db import utcnow
 from ..core.errors import Conflict
@@ -20,7 +20,7 @@ from .models import Incident, ProcessInstance, Timer
 from .runner import CommandResult, _load, _snapshot, save
 
 
-def _open_timers() -> tuple[object, ...]:
+def _open_timers() -> tuple[ColumnElement[bool], ...]:
     return (Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
 
 
@@ -46,7 +46,8 @@ def resume(session: TenantSession, instance: ProcessInstance) -> int:
     """Resume a suspended instance; returns how many timers went back to beat."""
     if instance.status != "suspended":
         raise Conflict(
-            f"一時停止中ではありません（{instance.status}） / the instance is not suspended", code="not_suspended"
+            f"一時停止中ではありません（{instance.status}） / the instance is not suspended",
+            code="not_suspended",
         )
     instance.status = "running"
     held = {
@@ -92,6 +93,4 @@ def terminate(session: TenantSession, instance: ProcessInstance) -> CommandResul
         .values(cancelled_at=now)
         .execution_options(synchronize_session=False)
     )
-    return CommandResult(
-        instance=instance, workflow=workflow, gone=list(before.ready), stage=instance.stage
-    )
+    return CommandResult(instance=instance, workflow=workflow, gone=list(before.ready), stage=instance.stage)

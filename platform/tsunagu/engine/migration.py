@@ -97,9 +97,7 @@ def _registry() -> Any:
     return full_serializer().registry
 
 
-def _target_specs(
-    target: LoadedDeployment, instance: ProcessInstance
-) -> tuple[Any, dict[str, Any]] | None:
+def _target_specs(target: LoadedDeployment, instance: ProcessInstance) -> tuple[Any, dict[str, Any]] | None:
     from .errors import DefinitionError
     from .spiff import resolve_specs
 
@@ -170,7 +168,10 @@ def _plan(session: TenantSession, instance: ProcessInstance, target: Deployment)
     check = Check(instance.id, instance.version, instance.deployment_id, target.id)
     if instance.status not in MOVABLE_STATUSES:
         check.reasons.append(
-            Reason("not_running", f"実行中ではありません（{instance.status}） / the instance is {instance.status}")
+            Reason(
+                "not_running",
+                f"実行中ではありません（{instance.status}） / the instance is {instance.status}",
+            )
         )
         return check
     if target.id == instance.deployment_id:
@@ -239,10 +240,7 @@ def _apply(
     new_subprocess_specs: Mapping[str, Any],
     sub_diffs: list[tuple[Any, WorkflowDiff, Any]],
 ) -> None:
-    kept = {
-        t.id: (t.state, dict(t.internal_data), t.data)
-        for t in workflow.get_tasks(state=_ACTIVE)
-    }
+    kept = {t.id: (t.state, dict(t.internal_data), t.data) for t in workflow.get_tasks(state=_ACTIVE)}
     workflow.subprocess_specs = dict(new_subprocess_specs)
     migrate_workflow(top_diff, workflow, new_spec)
     for sub, diff, spec in sub_diffs:

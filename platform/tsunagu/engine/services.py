@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from ..core.session import TenantSession
+from .control import resume, suspend, terminate
 from .definitions import (
     DEFINITION_SUFFIXES,
     LoadedDeployment,
@@ -20,12 +21,11 @@ from .definitions import (
     lock_deployments,
     read_library,
 )
-from .control import resume, suspend, terminate
 from .errors import DefinitionError, EngineFault, Problem
 from .incidents import open_incidents, record_incident, resolve_incident
 from .lanes import LaneRoles
-from .migration import Check as MigrationCheck
 from .migration import MOVABLE_STATUSES, MigrationRefused, VersionDiff, diff_versions
+from .migration import Check as MigrationCheck
 from .migration import check as check_migration
 from .migration import migrate as migrate_instance
 from .models import Deployment, Incident, ProcessInstance, Timer
@@ -48,6 +48,7 @@ from .validation import validate_bundle, validate_paths_report
 
 __all__ = [
     "DEFINITION_SUFFIXES",
+    "MOVABLE_STATUSES",
     "ClaimedTimer",
     "CommandResult",
     "DefinitionError",
@@ -55,7 +56,6 @@ __all__ = [
     "EngineFault",
     "Incident",
     "InstanceSuspended",
-    "MOVABLE_STATUSES",
     "LaneRoles",
     "LoadedDeployment",
     "MigrationCheck",
