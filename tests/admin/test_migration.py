@@ -126,3 +126,102 @@ def test_migration_input_errors_are_clear_4xx(api):
     )
     assert api.post("/migrations", json={"target_version": 1, "instances": [{"id": "x"}]}).status_code == 422
     assert api.post("/migrations", data="[", content_type="application/json").status_code in (400, 422)
+    assert api.post("/migrations/dry-run", json=[1, 2]).status_code == 422
+    assert api.post("/migrations/dry-run", json={"target_version": 1, "instance_ids": "x"}).status_code == 422
+    assert (
+        api.post("/migrations/dry-run", json={"target_version": 1, "instance_ids": ["x"]}).status_code == 422
+    )
+    assert api.post("/migrations/dry-run", json={"target_version": True}).status_code == 422
+    assert api.post("/migrations/dry-run", json={"target_version": 10**12}).status_code == 422
+    case = api.start_case()
+    path = f"/instances/{case['process_instance_id']}"
+    assert api.post(f"{path}/suspend", json={"reason": "あ" * 1001}).status_code == 422
+    assert api.post(f"{path}/suspend", json={"reason": 5}).status_code == 422
+    assert api.post(f"{path}/migrate", json={"reason": "x"}).status_code == 422
+    assert api.post(f"{path}/retry", json={}).status_code == 404  # no open incident
+    assert api.post(f"{path}/retry", json={"incident_id": "nope"}).status_code == 422
+    assert api.get("/instances?version=abc").status_code == 422
+    assert api.get("/instances?incident=maybe").status_code == 422
+
+
+def test_a_waiting_timer_keeps_its_due_time_when_its_instance_moves(api, runtime, tenant):
+    from datetime import timedelta
+
+    from tests.engine_api.test_advance_policy import PARALLEL
+    from tsunagu.cases.services import fire_due_timers
+    from tsunagu.core.db import utcnow
+    from tsunagu.engine.models import Timer
+
+    deploy(api, PARALLEL)
+    case = api.start_case()
+    with transaction(runtime.sessions, tenant.id) as session:
+        (timer,) = session.execute(select(Timer)).scalars().all()
+        due = timer.due_at
+    renamed = PARALLEL.replace('id="reminder" name="催促"', 'id="reminder" name="電話で催促"')
+    assert renamed != PARALLEL
+    version = deploy(api, renamed)["version"]
+    (item,) = api.post("/migrations/dry-run", json={"target_version": version}).get_json()["items"]
+    assert item["movable"] and item["active"] == ["reminder_due", "work"], item
+    moved = api.post(
+        f"/instances/{case['process_instance_id']}/migrate",
+        json={"target_version": version, "reason": "名称変更", "expected_version": item["instance_version"]},
+    )
+    assert moved.status_code == 200, moved.get_json()
+    with transaction(runtime.sessions, tenant.id) as session:
+        (timer,) = session.execute(select(Timer)).scalars().all()
+        assert timer.due_at == due and timer.fired_at is None and timer.claimed_at is None
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(minutes=30)) == 0  # not due before its time
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(hours=2)) == 1
+    titles = sorted(t["title"] for t in api.ready_tasks(case["id"]))
+    assert titles == ["作業", "電話で催促"]  # the step after the timer comes from the new version
+
+
+def test_casework_cases_in_delivery_and_before_the_meeting_move_to_a_redeployed_library(api, runtime, tenant):
+    """The real casework process with its meeting call activity and delivery subprocess: a redeployed library
+    with a renamed later step moves every running case, and they carry on."""
+    import io
+
+    from tests.conftest import REPO_ROOT
+    from tests.engine_api.driver import drive_to_monitoring
+    from tsunagu.engine.services import read_library
+
+    in_delivery = api.start_case()
+    drive_to_monitoring(api, in_delivery["id"])
+    at_assessment = api.start_case()
+    api.complete(at_assessment["id"], "intake", screening_outcome="continue")
+    api.complete(at_assessment["id"], "consent", consent_application=True)
+    files = read_library(REPO_ROOT / "workflows")
+    files["casework/casework.bpmn"] = files["casework/casework.bpmn"].replace(
+        'id="follow_up_task" name="フォローアップ"', 'id="follow_up_task" name="フォローアップ（電話）"'
+    )
+    response = api.post(
+        "/definitions",
+        data={"files": [(io.BytesIO(t.encode("utf-8")), n) for n, t in files.items()], "note": "名称変更"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    version = response.get_json()["version"]
+    report = api.post("/migrations/dry-run", json={"target_version": version}).get_json()
+    assert report["blocked"] == 0 and report["movable"] == 2, report
+    run = api.post(
+        "/migrations",
+        json={
+            "target_version": version,
+            "reason": "名称変更",
+            "instances": [
+                {"id": i["instance_id"], "expected_version": i["instance_version"]} for i in report["items"]
+            ],
+        },
+    ).get_json()
+    assert len(run["migrated"]) == 2 and run["skipped"] == []
+    api.complete(at_assessment["id"], "assessment", emergency_support=False, urgency="high")
+    assert [t["name"] for t in api.ready_tasks(at_assessment["id"])] == ["plan_draft"]
+    detail = api.get(f"/instances/{in_delivery['process_instance_id']}").get_json()
+    assert detail["version"] == version and detail["status"] == "running"
+    from datetime import timedelta
+
+    from tsunagu.cases.services import fire_due_timers
+    from tsunagu.core.db import utcnow
+
+    assert fire_due_timers(runtime, now=utcnow() + timedelta(days=40)) >= 1  # monitoring is due on N+1 too
+    assert "monitoring" in [t["name"] for t in api.ready_tasks(in_delivery["id"])]
