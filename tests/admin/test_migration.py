@@ -72,7 +72,13 @@ def test_dry_run_says_which_of_20_cases_can_move_and_bulk_moves_exactly_those(ap
         assert complete(api, case["id"], "second").status_code == 200
         assert api.case(case["id"])["status"] == "closed"
     with transaction(runtime.sessions, tenant.id) as session:
-        ops = session.execute(select(AdminOperation)).scalars().all()
+        dry_runs = session.execute(
+            select(AdminOperation).where(AdminOperation.action == "migrate_dry_run")
+        ).scalars()
+        assert [(d.details["movable"], d.details["blocked"]) for d in dry_runs] == [(12, 8)]
+        ops = (
+            session.execute(select(AdminOperation).where(AdminOperation.action == "migrate")).scalars().all()
+        )
         assert (
             len(ops) == 12 and {o.action for o in ops} == {"migrate"} and {o.outcome for o in ops} == {"ok"}
         )
@@ -103,7 +109,8 @@ def test_an_instance_that_changed_since_the_dry_run_is_left_alone(api, runtime, 
     assert one.status_code == 409
     assert one.get_json()["error"]["details"]["reasons"][0]["code"] == "task_replaced"
     with transaction(runtime.sessions, tenant.id) as session:
-        outcomes = sorted(o.outcome for o in session.execute(select(AdminOperation)).scalars())
+        migrations = select(AdminOperation).where(AdminOperation.action == "migrate")
+        outcomes = sorted(o.outcome for o in session.execute(migrations).scalars())
         assert outcomes == ["refused", "refused"]
 
 

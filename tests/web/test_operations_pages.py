@@ -58,7 +58,12 @@ def test_the_migration_page_runs_the_dry_run_and_moves_the_movable_ones(app, run
     assert complete(api, cases[0]["id"], "check").status_code == 200
     version = deploy(api, V_N1)["version"]
     admin = act_as(yokohama, ["tenant_admin"])
-    page = admin.get(f"/admin/instances/migrate?target_version={version}").get_data(as_text=True)
+    page = admin.get(
+        f"/admin/instances/migrate?target_version={version}&from_version={version - 1}"
+    ).get_data(as_text=True)
+    assert (
+        "版 1 から 2 への変更点" in page and "<code>review</code>" in page and "<code>second</code>" in page
+    )
     assert page.count('class="movable"') == 2 and page.count('class="blocked"') == 1
     assert "置き換えられています" in page
     instances = [v for v in _hidden_instances(page)]

@@ -457,6 +457,21 @@ def dry_run(
     rows = []
     for instance, version in _candidates(session, target, from_version, instance_ids):
         rows.append(DryRunRow(instance, version, cases.operate.dry_run(session, instance, target)))
+    movable = sum(1 for r in rows if r.check.movable)
+    _record(
+        session,
+        actor,
+        None,
+        "migrate_dry_run",
+        "",
+        "ok",
+        details={
+            "target_version": target_version,
+            "from_version": from_version,
+            "movable": movable,
+            "blocked": len(rows) - movable,
+        },
+    )
     return rows
 
 

@@ -176,8 +176,15 @@ def migration() -> str:
     target = _int_arg("target_version")
     from_version = _int_arg("from_version")
     rows = ops.dry_run(db(), actor, target, from_version=from_version) if target else None
+    diff = None
+    if target and from_version and from_version != target:
+        try:
+            diff = ops.version_diff(db(), from_version, target, request.args.get("process", "casework")[:100])
+        except AppError:
+            diff = None  # the process is not in one of the versions: the dry run says so per instance
     return render_template(
         "operations/migrate.html",
+        diff=diff,
         versions=ops.versions(db()),
         target=target,
         from_version=from_version,
