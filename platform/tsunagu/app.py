@@ -46,6 +46,8 @@ def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
     from . import notifications
+    from .admin import operations_api as _operations_api  # noqa: F401
+    from .admin import operations_pages
     from .admin import views as _admin_views  # noqa: F401
     from .admin.designer.pages import bp as designer_pages
     from .cases import notices as cases_notices
@@ -68,5 +70,6 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
     app.register_blueprint(designer_pages)
+    operations_pages.init_app(app)  # instance operations: pages, the admin menu entry, their labels
     app.add_url_rule("/", "index", tenancy_views.index)
     register_platform_views(app)

@@ -1,5 +1,6 @@
 """Imports every model module so that ``Base.metadata`` is complete (Alembic, tests, ``tenant_tables``)."""
 
+from .admin import models as admin_models
 from .cases import models as cases_models
 from .core import outbox as outbox_models
 from .engine import models as engine_models
@@ -10,6 +11,7 @@ from .notifications import models as notifications_models
 from .tenancy import models as tenancy_models
 
 __all__ = [
+    "admin_models",
     "cases_models",
     "engine_models",
     "identity_models",

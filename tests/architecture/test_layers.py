@@ -22,7 +22,7 @@ LAYERS: list[list[str]] = [
     ["tenancy", "identity"],  # 1
     ["engine", "forms", "notifications"],  # 2: the engine knows no domain module and no screen
     ["cases", "inbox", "meetings", "sharing", "audit", "referrals", "reports"],  # 3: domain modules
-    ["models", "jobs", "admin", "app", "devserver", "cli"],  # 4: wiring and entry points
+    ["admin", "models", "jobs", "app", "devserver", "cli"],  # 4: wiring and entry points
 ]
 RANK = {name: (layer, position) for layer, names in enumerate(LAYERS) for position, name in enumerate(names)}
 #: Pairs of one layer that must not depend on each other in either direction.

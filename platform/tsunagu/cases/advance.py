@@ -202,12 +202,22 @@ def _form(deployment_id: uuid.UUID, form_key: str, schema: dict[str, Any]) -> Fo
 
 
 def complete_task(
-    session: TenantSession, actor: Principal, task_id: uuid.UUID, data: dict[str, Any]
+    session: TenantSession,
+    actor: Principal,
+    task_id: uuid.UUID,
+    data: dict[str, Any],
+    *,
+    retry_of: uuid.UUID | None = None,
 ) -> HumanTask:
-    """Validate ``data`` against the task's form and complete it. 409 if done or claimed by someone else."""
+    """Validate ``data`` against the task's form and complete it. 409 if done or claimed by someone else.
+
+    ``retry_of``: an administrator re-runs the completion an incident recorded (``cases.operate``); the
+    claim of the user who submitted it does not stop them.
+    """
 
     def command(attempt: Attempt) -> HumanTask:
-        locked = lock_for_completion(session, actor, task_id)  # serializes commands on the instance
+        # serializes commands on the instance
+        locked = lock_for_completion(session, actor, task_id, as_operator=retry_of is not None)
         task, instance = locked.task, locked.instance
         attempt.instance_id, attempt.element = instance.id, task.element
         attempt.context = {"task_id": str(task.id), "actor_id": str(actor.user_id)}
@@ -221,6 +231,8 @@ def complete_task(
                 raise ValidationFailed(
                     "入力内容に誤りがあります / the data does not fit the form", details=errors
                 )
+        # what a retry re-submits (the form data, already validated; the case keeps it in its history too)
+        attempt.context["data"] = cleaned
         result = engine.complete_task(session, instance, task.id, cleaned)
         now = utcnow()
         task.state = "completed"
@@ -239,6 +251,7 @@ def complete_task(
                 actor_id=actor.user_id,
                 task_id=task.id,
                 submission=cleaned,  # the case's own record of the step (the workflow state forgets it)
+                details={"retry_of": str(retry_of)} if retry_of else None,
             )
         # The task's successors belong to the same case and person: copied from its row, not read again.
         apply_result(session, locked.case, result, projection.TaskContext.of_task(task), completed=task)

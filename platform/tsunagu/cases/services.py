@@ -14,6 +14,7 @@ from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..engine import services as engine
 from ..tenancy.models import OrgUnit, Tenant
+from . import operate
 from .advance import (
     MESSAGE_NAMES,
     WorkflowFailed,
@@ -29,6 +30,7 @@ from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
 from .projection import LANE_ROLES
 from .tasks import first_ready_task, get_task, lock_workable_task
+from .workspace import highlight_ids, instance_diagram_xml, user_names
 
 __all__ = [
     "LANE_ROLES",
@@ -46,11 +48,16 @@ __all__ = [
     "first_ready_task",
     "get_case",
     "get_task",
+    "highlight_ids",
+    "history",
+    "instance_diagram_xml",
     "lock_workable_task",
+    "operate",
     "parse_person",
     "record_event",
     "stage_of",
     "start_case",
+    "user_names",
     "workflow_settings",
 ]
 
@@ -209,3 +216,11 @@ def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
             for e in events
         ],
     }
+
+
+def history(session: TenantSession, case_id: uuid.UUID, limit: int = 500) -> list[CaseEvent]:
+    """The case's timeline, oldest first (at most ``limit`` entries, the newest ones)."""
+    rows = session.execute(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at.desc()).limit(limit)
+    ).scalars()
+    return list(reversed(list(rows)))

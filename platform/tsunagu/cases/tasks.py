@@ -34,15 +34,18 @@ def get_task(
     return task
 
 
-def check_workable(task: HumanTask, actor: Principal) -> None:
-    """``actor`` may work ``task`` now: 403 for auditors and other roles, 409 when done or claimed by another."""
+def check_workable(task: HumanTask, actor: Principal, *, as_operator: bool = False) -> None:
+    """``actor`` may work ``task`` now: 403 for auditors and other roles, 409 when done or claimed by another.
+
+    ``as_operator``: an administrator re-running a failed completion (an incident's retry) acts for whoever
+    submitted it, so another user's claim does not stop it."""
     permissions.authorize(actor, "task.act", task)
     if task.state != "ready":
         raise Conflict(
             "このタスクは他の担当者により既に完了しています / the task was already completed",
             code="task_completed",
         )
-    if task.assignee_id is not None and task.assignee_id != actor.user_id:
+    if task.assignee_id is not None and task.assignee_id != actor.user_id and not as_operator:
         raise Conflict(
             "このタスクは他の担当者が引き受けています / another user has claimed the task",
             code="task_claimed",
@@ -93,7 +96,9 @@ def _lock_statement() -> Select[ProcessInstance, HumanTask, Case]:
     )
 
 
-def lock_for_completion(session: TenantSession, actor: Principal, task_id: uuid.UUID) -> LockedTask:
+def lock_for_completion(
+    session: TenantSession, actor: Principal, task_id: uuid.UUID, *, as_operator: bool = False
+) -> LockedTask:
     """Task, instance and case in one statement, the instance row and the task row locked.
 
     The instance comes first in the FROM list, so its row is locked first — the order every command on an
@@ -106,5 +111,5 @@ def lock_for_completion(session: TenantSession, actor: Principal, task_id: uuid.
     instance, task, case = row
     if not permissions.can(actor, "task.read", task):
         raise NotFound(TASK_NOT_FOUND)
-    check_workable(task, actor)
+    check_workable(task, actor, as_operator=as_operator)
     return LockedTask(task, instance, case)

@@ -227,7 +227,12 @@ def diagram_xml(session: TenantSession, case: Case) -> str:
     instance = engine.get_instance(session, case.process_instance_id)
     if instance is None:
         raise NotFound("このケースにはプロセスがありません / the case has no process")
-    row = session.get(engine.Deployment, (case.tenant_id, instance.deployment_id))
+    return instance_diagram_xml(session, instance)
+
+
+def instance_diagram_xml(session: TenantSession, instance: engine.ProcessInstance) -> str:
+    """The BPMN file (XML) holding the instance's process, from the deployment it runs on."""
+    row = session.get(engine.Deployment, (instance.tenant_id, instance.deployment_id))
     if row is None:
         raise NotFound("deployment not found")
     xml = _process_file(row.files, instance.process_id)

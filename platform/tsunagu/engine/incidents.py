@@ -40,3 +40,17 @@ def open_incidents(session: TenantSession, instance_id: uuid.UUID) -> list[Incid
             .order_by(Incident.created_at)
         ).scalars()
     )
+
+
+def resolve_incident(session: TenantSession, incident: Incident, *, release_timer: bool = True) -> None:
+    """Mark ``incident`` resolved; a timer it parked goes back to beat (``release_timer``), which fires it on
+    its next poll."""
+    from ..core.db import utcnow
+    from .models import Timer
+
+    incident.resolved_at = utcnow()
+    timer_id = incident.context.get("timer_id")
+    if timer_id and release_timer:
+        timer = session.get(Timer, (session.require_tenant_id(), uuid.UUID(str(timer_id))))
+        if timer is not None and timer.fired_at is None and timer.cancelled_at is None:
+            timer.claimed_at = None

@@ -224,6 +224,26 @@ def lock_instance(session: TenantSession, instance_id: uuid.UUID) -> ProcessInst
 # --- commands -----------------------------------------------------------------------------------------------
 
 
+class InstanceSuspended(Conflict):
+    """409: an operator suspended the instance (``admin`` instance operations); nothing runs until resumed."""
+
+    code = "instance_suspended"
+
+
+def require_running(instance: ProcessInstance) -> None:
+    """Commands run only on running instances: a suspended one refuses (409 ``instance_suspended``), a
+    finished or terminated one too (409 ``not_running``)."""
+    if instance.status == "suspended":
+        raise InstanceSuspended(
+            "このケースのプロセスは管理者により一時停止中です / the process is suspended by an administrator"
+        )
+    if instance.status != "running":
+        raise Conflict(
+            f"このケースのプロセスは実行中ではありません（{instance.status}） / the process is not running",
+            code="not_running",
+        )
+
+
 def _run(command: str, step: Any) -> list[dict[str, Any]]:
     """Run ``step`` collecting service-task side effects; any failure inside the workflow is an EngineFault."""
     from .spiff import collect_side_effects
@@ -343,6 +363,7 @@ def complete_task(
 ) -> CommandResult:
     from SpiffWorkflow.exceptions import TaskNotFoundException
 
+    require_running(instance)
     workflow = _load("complete_task", instance)
     try:
         task = workflow.get_task_from_id(task_id)
@@ -366,6 +387,7 @@ def fire_timer(
 ) -> CommandResult:
     from .events import fire_timer as spiff_fire_timer
 
+    require_running(instance)
     workflow = _load("fire_timer", instance)
     before, timers_before = _snapshot(workflow), _waiting_timers(workflow)
     effects = _run("fire_timer", lambda: spiff_fire_timer(workflow, timer.task_id, advance=True))
@@ -379,6 +401,7 @@ def deliver_message(
     """``None`` when nothing in the instance waits for ``name`` (nothing changed)."""
     from .events import deliver_message as spiff_deliver
 
+    require_running(instance)
     workflow = _load("deliver_message", instance)
     before, timers_before = _snapshot(workflow), _waiting_timers(workflow)
     delivered: list[bool] = []

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from ..core.session import TenantSession
+from .control import resume, suspend, terminate
 from .definitions import (
     DEFINITION_SUFFIXES,
     LoadedDeployment,
@@ -21,12 +22,17 @@ from .definitions import (
     read_library,
 )
 from .errors import DefinitionError, EngineFault, Problem
-from .incidents import open_incidents, record_incident
+from .incidents import open_incidents, record_incident, resolve_incident
 from .lanes import LaneRoles
+from .migration import MOVABLE_STATUSES, MigrationRefused, VersionDiff, diff_versions
+from .migration import Check as MigrationCheck
+from .migration import check as check_migration
+from .migration import migrate as migrate_instance
 from .models import Deployment, Incident, ProcessInstance, Timer
 from .operations import register_executor
 from .runner import (
     CommandResult,
+    InstanceSuspended,
     ReadyTask,
     WaitingTimer,
     complete_task,
@@ -34,6 +40,7 @@ from .runner import (
     fire_timer,
     load,
     lock_instance,
+    require_running,
     start,
 )
 from .safe_xml import parse_xml
@@ -42,23 +49,30 @@ from .validation import validate_bundle, validate_paths_report
 
 __all__ = [
     "DEFINITION_SUFFIXES",
+    "MOVABLE_STATUSES",
     "ClaimedTimer",
     "CommandResult",
     "DefinitionError",
     "Deployment",
     "EngineFault",
     "Incident",
+    "InstanceSuspended",
     "LaneRoles",
     "LoadedDeployment",
+    "MigrationCheck",
+    "MigrationRefused",
     "Problem",
     "ProcessInstance",
     "ReadyTask",
     "Timer",
+    "VersionDiff",
     "WaitingTimer",
+    "check_migration",
     "claim_due_timer",
     "complete_task",
     "deliver_message",
     "deploy",
+    "diff_versions",
     "due_timer_ids",
     "ensure_library_deployed",
     "fire_timer",
@@ -70,14 +84,20 @@ __all__ = [
     "load_deployment",
     "lock_deployments",
     "lock_instance",
+    "migrate_instance",
     "open_incidents",
     "park_timer",
     "parse_xml",
     "read_library",
     "record_incident",
     "register_executor",
+    "require_running",
+    "resolve_incident",
+    "resume",
     "retry_incident",
     "start",
+    "suspend",
+    "terminate",
     "validate_bundle",
     "validate_paths_report",
     "workflow_data",

@@ -69,7 +69,9 @@ def claim_due_timer(session: TenantSession, timer_id: uuid.UUID, now: datetime) 
     ).scalar_one_or_none()
     if timer is None or timer.due_at > now:
         return None
-    timer.claimed_at = now
+    timer.claimed_at = now  # a suspended instance's timer stays parked like this until it is resumed
+    if instance is not None and instance.status == "suspended":
+        return None
     if instance is None or instance.status != "running":
         timer.cancelled_at = now
         return None

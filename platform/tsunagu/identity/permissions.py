@@ -60,6 +60,11 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "org_unit.update": frozenset({ADMIN}),
     "definition.read": frozenset({ADMIN, AUDITOR}),
     "definition.deploy": frozenset({ADMIN}),
+    # instance operations (admin): auditors see the list, the diagram, history and operations; only
+    # administrators operate (retry, suspend/resume/terminate, migrate) and see the workflow's variables
+    "instance.read": frozenset({ADMIN, AUDITOR}),
+    "instance.operate": frozenset({ADMIN}),
+    "instance.variables": frozenset({ADMIN}),
     "admin.users": frozenset({ADMIN}),
     "admin.tokens": frozenset({ADMIN}),
     "admin.identity_provider": frozenset({ADMIN}),

@@ -22,6 +22,10 @@ EVENT_KINDS = {
     "closed": _l("Case closed"),
     "progress_record": _l("Progress record added"),
     "incident": _l("Incident"),
+    "suspended": _l("Process suspended"),
+    "resumed": _l("Process resumed"),
+    "terminated": _l("Process terminated"),
+    "migrated": _l("Moved to a new version"),
 }
 
 PROGRESS_METHODS = {

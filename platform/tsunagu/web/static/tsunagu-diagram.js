@@ -32,6 +32,10 @@
             height: height
           });
         }
+        // The instance page marks where an open incident failed, too.
+        (container.dataset.incident || "").split(" ").forEach(function (id) {
+          if (id && registry.get(id)) { canvas.addMarker(id, "incident-step"); }
+        });
         container.dataset.loaded = "true";
       })
       .catch(function (error) {
