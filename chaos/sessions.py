@@ -32,6 +32,7 @@ class BrowserSession:
 
 def sign_in(runtime: Any, tenant_id: uuid.UUID, slug: str, user_id: uuid.UUID) -> BrowserSession:
     """A session for ``user_id`` in the tenant's realm, as the sign-in callback starts one."""
+    import tsunagu.models  # noqa: F401 - every mapper, as the web process has them (a session row refers to its tenant)
     from tsunagu.core.db import utcnow
     from tsunagu.identity.auth import SESSION_USER_KEY
     from tsunagu.identity.session_stores import Realm, SessionRecord, make_store
