@@ -61,15 +61,38 @@ class UserWithToken:
     token: str
 
 
+#: The org unit ``make_user`` puts a user in when the test names none (本庁, created on first use): access
+#: fails closed (issue #15), so a user without a unit would see no case at all.
+DEFAULT_UNIT_CODE = "honcho"
+
+
+def default_unit(session: TenantSession, tenant: Tenant) -> OrgUnit:
+    unit = session.execute(select(OrgUnit).where(OrgUnit.code == DEFAULT_UNIT_CODE)).scalar_one_or_none()
+    if unit is None:
+        unit = OrgUnit(tenant_id=tenant.id, code=DEFAULT_UNIT_CODE, name="本庁", kind="department")
+        session.add(unit)
+        session.flush()
+    return unit
+
+
 def make_user(
     runtime: Runtime,
     tenant: Tenant,
     email: str | None = None,
     roles: list[str] | None = None,
     org_unit: OrgUnit | None = None,
+    *,
+    tenant_wide: bool = False,
 ) -> UserWithToken:
+    """A user holding ``roles`` in ``org_unit`` (default: the tenant's 本庁 unit), with an API token.
+
+    ``tenant_wide=True``: a membership without org unit (only tenant administrators and auditors get
+    anything from one).
+    """
     roles = roles or ["consultant"]
     with transaction(runtime.sessions, tenant.id) as session:
+        if org_unit is None and not tenant_wide:
+            org_unit = default_unit(session, tenant)
         user = User(
             tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト"
         )
