@@ -119,7 +119,9 @@ def make_user(
 def _user_in_units(
     session: TenantSession, tenant: Tenant, email: str | None, roles: list[str], units: list[OrgUnit]
 ) -> UserWithToken:
-    user = User(tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト")
+    user = User(
+        tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト"
+    )
     session.add(user)
     session.flush()
     for unit in units:

@@ -29,7 +29,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint("overseer_id <> overseen_id", name=op.f("ck_org_unit_oversight_not_self")),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name=op.f("fk_org_unit_oversight_tenant_id_tenant"), ondelete="RESTRICT"
+            ["tenant_id"],
+            ["tenant.id"],
+            name=op.f("fk_org_unit_oversight_tenant_id_tenant"),
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id", "overseer_id"],
