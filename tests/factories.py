@@ -61,15 +61,44 @@ class UserWithToken:
     token: str
 
 
+#: The org unit ``make_user`` puts a user in when the test names none (本庁, created on first use): access
+#: fails closed (issue #15), so a user without a unit would see no case at all.
+DEFAULT_UNIT_CODE = "honcho"
+
+
+def default_unit(session: TenantSession, tenant: Tenant) -> OrgUnit:
+    unit = session.execute(select(OrgUnit).where(OrgUnit.code == DEFAULT_UNIT_CODE)).scalar_one_or_none()
+    if unit is None:
+        unit = OrgUnit(tenant_id=tenant.id, code=DEFAULT_UNIT_CODE, name="本庁", kind="department")
+        session.add(unit)
+        session.flush()
+    return unit
+
+
 def make_user(
     runtime: Runtime,
     tenant: Tenant,
     email: str | None = None,
     roles: list[str] | None = None,
     org_unit: OrgUnit | None = None,
+    *,
+    tenant_wide: bool = False,
+    all_units: bool = False,
 ) -> UserWithToken:
+    """A user holding ``roles`` in ``org_unit`` (default: the tenant's 本庁 unit), with an API token.
+
+    ``tenant_wide=True``: a membership without org unit (only tenant administrators and auditors get
+    anything from one). ``all_units=True``: the roles in every top-level unit (so every unit) — for tests
+    about something other than the org-unit boundary.
+    """
     roles = roles or ["consultant"]
     with transaction(runtime.sessions, tenant.id) as session:
+        if all_units and org_unit is None:
+            tops = list(session.execute(select(OrgUnit).where(OrgUnit.parent_id.is_(None))).scalars())
+            if tops:
+                return _user_in_units(session, tenant, email, roles, tops)
+        if org_unit is None and not tenant_wide:
+            org_unit = default_unit(session, tenant)
         user = User(
             tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト"
         )
@@ -84,6 +113,21 @@ def make_user(
             )
         )
         issued = create_token(session, user, roles)
+    return UserWithToken(user=user, token=issued.token)
+
+
+def _user_in_units(
+    session: TenantSession, tenant: Tenant, email: str | None, roles: list[str], units: list[OrgUnit]
+) -> UserWithToken:
+    user = User(
+        tenant_id=tenant.id, email=email or f"{uuid.uuid4().hex[:8]}@example.jp", display_name="テスト"
+    )
+    session.add(user)
+    session.flush()
+    for unit in units:
+        session.add(Membership(tenant_id=tenant.id, user_id=user.id, org_unit_id=unit.id, roles=roles))
+    session.flush()
+    issued = create_token(session, user, roles)
     return UserWithToken(user=user, token=issued.token)
 
 

@@ -140,10 +140,11 @@ def beat() -> None:
 def _register() -> None:
     from .admin.commands import workflows_group
     from .core.commands import outbox_group
-    from .identity.commands import tokens_group
+    from .identity.commands import memberships_group, tokens_group
     from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)
+    main.add_command(memberships_group)
     main.add_command(tenants_group)
     main.add_command(workflows_group)
     main.add_command(outbox_group)

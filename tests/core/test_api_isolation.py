@@ -18,7 +18,7 @@ def test_token_of_tenant_a_cannot_read_or_change_tenant_b_objects(client, runtim
     b = make_tenant(runtime, "beta")
     a_unit = make_org_unit(runtime, a, "a-ward", "あ区")
     b_unit = make_org_unit(runtime, b, "b-ward", "べ区")
-    admin_a = make_user(runtime, a, roles=["tenant_admin"])
+    admin_a = make_user(runtime, a, roles=["tenant_admin"], tenant_wide=True)
 
     # Own objects are visible ...
     own = client.get(f"/t/alpha/api/v1/org-units/{a_unit.id}", headers=_auth(admin_a.token))

@@ -44,19 +44,52 @@ def test_admin_searches_users_and_assigns_roles_and_an_org_unit(admin, idp_clien
     listing = idp_client.get("/t/admin-city/admin/users?q=newbie").get_data(as_text=True)
     assert "newbie@example.jp" in listing and "chief@example.jp" not in listing
 
+    south = make_org_unit(runtime, admin, "south", "南区")
     token = _form_token(idp_client, f"/t/admin-city/admin/users/{newbie.id}")
+    # Pairs, not a cross product: consultant in 北区, provider in 南区.
     saved = idp_client.post(
         f"/t/admin-city/admin/users/{newbie.id}",
-        data={"csrf_token": token, "roles": ["consultant", "bogus"], "org_units": [str(unit.id)]},
+        data={
+            "csrf_token": token,
+            f"roles:{unit.id}": ["consultant", "bogus"],
+            f"roles:{south.id}": ["provider"],
+        },
     )
     assert saved.status_code == 302
     with transaction(runtime.sessions, admin.id) as session:
         rows = session.execute(
             select(Membership.roles, Membership.org_unit_id).where(Membership.user_id == newbie.id)
         ).all()
-    assert [(list(r), u) for r, u in rows] == [(["consultant"], unit.id)]
+    assert sorted((u, list(r)) for r, u in rows) == sorted(
+        [(unit.id, ["consultant"]), (south.id, ["provider"])]
+    )
     account = other.get("/t/admin-city/account").get_data(as_text=True)
     assert "相談支援員" in account and "北区" in account
+    edit = idp_client.get(f"/t/admin-city/admin/users/{newbie.id}").get_data(as_text=True)
+    assert f'name="roles:{south.id}" value="provider"' in edit.replace(" checked", "")
+    assert f'name="roles:{south.id}" value="consultant" aria-label="相談支援員 — 南区" >' in edit
+
+
+def test_a_role_without_org_unit_is_refused_except_for_admins_and_auditors(admin, idp_client, runtime):
+    other = idp_client.application.test_client()
+    sign_in(other, "", "admin-city", "wide@example.jp", claims={"name": "広域 さん", "roles": []})
+    with transaction(runtime.sessions, admin.id) as session:
+        wide = session.execute(select(User).where(User.email == "wide@example.jp")).scalar_one()
+    token = _form_token(idp_client, f"/t/admin-city/admin/users/{wide.id}")
+    refused = idp_client.post(
+        f"/t/admin-city/admin/users/{wide.id}", data={"csrf_token": token, "roles:tenant": ["consultant"]}
+    )
+    assert refused.status_code == 422
+    assert "組織なしで持てる役割" in refused.get_data(as_text=True)
+    saved = idp_client.post(
+        f"/t/admin-city/admin/users/{wide.id}", data={"csrf_token": token, "roles:tenant": ["auditor"]}
+    )
+    assert saved.status_code == 302
+    with transaction(runtime.sessions, admin.id) as session:
+        rows = session.execute(
+            select(Membership.roles, Membership.org_unit_id).where(Membership.user_id == wide.id)
+        ).all()
+    assert [(list(r), u) for r, u in rows] == [(["auditor"], None)]
 
 
 def test_admin_cannot_lock_themselves_out(admin, idp_client, runtime):
@@ -70,7 +103,7 @@ def test_admin_cannot_lock_themselves_out(admin, idp_client, runtime):
         == 422
     )
     refused = idp_client.post(
-        f"/t/admin-city/admin/users/{me.id}", data={"csrf_token": token, "roles": ["auditor"]}
+        f"/t/admin-city/admin/users/{me.id}", data={"csrf_token": token, "roles:tenant": ["auditor"]}
     )
     assert refused.status_code == 422
     assert idp_client.get("/t/admin-city/admin/users").status_code == 200
@@ -80,9 +113,15 @@ def test_api_tokens_are_shown_once_listed_and_revoked(admin, idp_client, runtime
     with transaction(runtime.sessions, admin.id) as session:
         me = session.execute(select(User).where(User.email == "chief@example.jp")).scalar_one()
     token = _form_token(idp_client, "/t/admin-city/admin/tokens")
+    # A token cannot reach further than its user: the chief is no auditor.
+    beyond = idp_client.post(
+        "/t/admin-city/admin/tokens",
+        data={"csrf_token": token, "name": "監査", "user_id": str(me.id), "roles": ["auditor"]},
+    )
+    assert beyond.status_code == 422 and "auditor" in beyond.get_data(as_text=True)
     created = idp_client.post(
         "/t/admin-city/admin/tokens",
-        data={"csrf_token": token, "name": "集計バッチ", "user_id": str(me.id), "roles": ["auditor"]},
+        data={"csrf_token": token, "name": "集計バッチ", "user_id": str(me.id), "roles": ["tenant_admin"]},
     )
     assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
     issued = re.search(r'id="issued-token">(tsu_[^<]+)<', created.get_data(as_text=True)).group(1)

@@ -13,7 +13,7 @@ from tests.factories import make_tenant, tenant_row
 from tests.support import pg
 from tsunagu.core.db import Base, make_engine
 from tsunagu.core.session import make_sessionmaker, transaction
-from tsunagu.tenancy.models import OrgUnit, Tenant
+from tsunagu.tenancy.models import OrgUnit, OrgUnitOversight, Tenant
 from tsunagu.tenancy.presets import PresetError
 from tsunagu.tenancy.sync import sync_presets
 
@@ -229,7 +229,9 @@ def test_sync_on_sqlite_for_the_demo(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
     try:
         # Only the tenancy tables: this test is about the sync, not about every migration on SQLite.
-        Base.metadata.create_all(engine, tables=[Tenant.__table__, OrgUnit.__table__])
+        Base.metadata.create_all(
+            engine, tables=[Tenant.__table__, OrgUnit.__table__, OrgUnitOversight.__table__]
+        )
         factory = make_sessionmaker(engine)
         assert all(t.created for t in sync_presets(factory, TENANTS_DIR).tenants)
         assert not sync_presets(factory, TENANTS_DIR).changed

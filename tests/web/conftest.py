@@ -137,7 +137,8 @@ def make_staff(
 ) -> Staff:
     from tsunagu.identity.models import User
 
-    made = make_user(runtime, tenant, email=email, roles=roles, org_unit=unit)
+    # Without a unit: the roles in every unit (these tests are not about the org-unit boundary).
+    made = make_user(runtime, tenant, email=email, roles=roles, org_unit=unit, all_units=unit is None)
     with transaction(runtime.sessions, tenant.id) as session:
         row = session.get(User, (tenant.id, made.user.id))
         assert row is not None

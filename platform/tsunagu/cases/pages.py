@@ -47,21 +47,35 @@ def _today() -> str:
 
 
 def _org_units() -> list[OrgUnit]:
-    return list(
-        db().execute(select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)).scalars()
-    )
+    """The active units the actor may open a case in (all of them for a tenant administrator)."""
+    actor = current_actor()
+    stmt = select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)
+    if not actor.is_admin:
+        stmt = stmt.where(
+            OrgUnit.id.in_(sorted(permissions.units_for(actor, permissions.ACTION_ROLES["case.create"])))
+        )
+    return list(db().execute(stmt).scalars())
+
+
+def _default_unit_code(units: list[OrgUnit]) -> str:
+    """The actor's own unit preselected (a case defaults to its creator's unit)."""
+    home = permissions.creation_unit(current_actor(), None)
+    return next((u.code for u in units if u.id == home), units[0].code if len(units) == 1 else "")
 
 
 # ---- start a case ------------------------------------------------------------------------------------------
 def _new_case_page(
     values: dict[str, Any], errors: dict[str, list[str]], status: int = 200
 ) -> tuple[str, int]:
+    units = _org_units()
+    if not values.get("org_unit"):
+        values = {**values, "org_unit": _default_unit_code(units)}
     return (
         render_template(
             "cases/new.html",
             values=values,
             errors=localize_errors(errors, current_language()),
-            org_units=_org_units(),
+            org_units=units,
             consent_statuses=CONSENT_STATUSES,
             today=_today(),
         ),
@@ -126,7 +140,7 @@ def create_case() -> Any:
             org_unit_code=unit_code,
             referral=referral,
             actor_id=actor.user_id,
-            allowed_org_unit_ids=actor.org_unit_ids,
+            actor=actor,
         )
     except ValidationFailed as exc:
         return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..core.errors import Forbidden, NotFound, ValidationFailed
+from ..core.errors import NotFound, ValidationFailed
 from ..core.session import TenantSession
 from ..engine import services as engine
+from ..identity import permissions
 from ..tenancy.models import OrgUnit, Tenant
 from . import operate
 from .advance import (
@@ -82,26 +83,32 @@ def start_case(
     org_unit_code: str | None = None,
     referral: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
-    allowed_org_unit_ids: frozenset[uuid.UUID] = frozenset(),
+    actor: permissions.Subject | None = None,
 ) -> Case:
     """相談受付 — open a case and start the tenant's casework process on its latest deployment.
 
-    ``allowed_org_unit_ids`` are the org units the actor works in (empty: the whole tenant); a case may only
-    be opened in one of them.
+    A case always belongs to an org unit (fail closed, issue #15): ``org_unit_code`` if given — the ``actor``
+    must hold a case-opening role there (403 otherwise) — else the actor's own unit when they hold exactly
+    one; without either the request is refused (422), never opened for the whole tenant. ``actor=None`` is
+    for system callers, which name the unit.
     """
     tenant_id = session.require_tenant_id()
-    org_unit_id = None
+    requested = None
     if org_unit_code:
         unit = session.execute(
             select(OrgUnit).where(OrgUnit.code == org_unit_code, OrgUnit.active.is_(True))
         ).scalar_one_or_none()
         if unit is None:
             raise ValidationFailed("unknown org unit", details={"org_unit": ["存在しない組織です"]})
-        if allowed_org_unit_ids and unit.id not in allowed_org_unit_ids:
-            raise Forbidden(
-                "担当外の組織ではケースを開始できません / you cannot open a case in that org unit"
-            )
-        org_unit_id = unit.id
+        requested = unit.id
+    org_unit_id = permissions.creation_unit(actor, requested) if actor is not None else requested
+    if org_unit_id is None:
+        raise ValidationFailed(
+            "choose the org unit the case belongs to",
+            details={"org_unit": ["ケースの担当組織を選んでください / choose the case's org unit"]},
+        )
+    if not org_unit_code:
+        org_unit_code = session.execute(select(OrgUnit.code).where(OrgUnit.id == org_unit_id)).scalar_one()
     engine.ensure_library_deployed(session, library_root, LANE_ROLES, tenant.slug)
     row = engine.latest_deployment_for(session, "casework")
     if row is None:

@@ -44,7 +44,7 @@ def create_case() -> Any:
         org_unit_code=org_unit,
         referral=referral,
         actor_id=g.principal.user_id,
-        allowed_org_unit_ids=g.principal.org_unit_ids,
+        actor=g.principal,
     )
     return jsonify(
         {

@@ -26,9 +26,10 @@ from .auth import current_principal, unauthenticated_response
 from .models import ALL_ROLES, ROLE_LABELS_JA, Role, User
 from .oidc import ProviderConfig, check_connection, tenant_client_name, tenant_provider_config
 from .permissions import authorize
+from .principal import TENANT_WIDE_ROLES
 from .sessions import end_user_sessions
 from .state import identity_state
-from .tokens import create_token
+from .tokens import TokenRolesExceedMemberships, create_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLE_ORDER = [r.value for r in Role]
@@ -80,7 +81,7 @@ def admin_users() -> Any:
     query = request.args.get("q", "")[:200]
     users = services.search_users(session, query)
     units = {u.id: u for u in _org_units()}
-    access = {u.id: services.user_access(session, u.id) for u in users}
+    access = {u.id: services.memberships(session, u.id) for u in users}
     return render_template(
         "identity/admin/users.html", users=users, access=access, units=units, q=query, **_common()
     )
@@ -92,15 +93,20 @@ def admin_user(user_id: str) -> Any:
     return _render_user(services.get_user(db(), parse_id(user_id)))
 
 
-def _render_user(user: User, errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
-    roles, unit_ids = services.user_access(db(), user.id)
+def _render_user(
+    user: User,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    wanted: dict[uuid.UUID | None, list[str]] | None = None,
+) -> Any:
+    current = wanted if wanted is not None else services.memberships(db(), user.id)
     config_claims = ((_tenant().settings or {}).get("identity_provider") or {}).get("claims") or {}
     return render_template(
         "identity/admin/user_edit.html",
         user=user,
-        roles=set(roles),
-        unit_ids=set(unit_ids),
+        memberships={("tenant" if k is None else str(k)): set(v) for k, v in current.items()},
         org_units=_org_units(),
+        tenant_wide_roles=[r for r in ROLE_ORDER if r in TENANT_WIDE_ROLES],
         claims_manage_roles=bool(config_claims.get("roles")),
         claims_manage_units=bool(config_claims.get("org_unit")),
         errors=errors or {},
@@ -109,24 +115,43 @@ def _render_user(user: User, errors: dict[str, list[str]] | None = None, status:
     ), status
 
 
+def memberships_from_form() -> dict[uuid.UUID | None, list[str]]:
+    """The grid of the user page: one ``roles:<org unit id>`` (or ``roles:tenant``) checkbox list per row."""
+    wanted: dict[uuid.UUID | None, list[str]] = {}
+    for key in request.form:
+        if not key.startswith("roles:"):
+            continue
+        raw = key.removeprefix("roles:")
+        try:
+            unit: uuid.UUID | None = None if raw == "tenant" else uuid.UUID(raw)
+        except ValueError:
+            raise ValidationFailed(
+                "invalid org unit", details={"org_units": ["組織が正しくありません / invalid org unit"]}
+            ) from None
+        wanted[unit] = [r for r in request.form.getlist(key) if r in ALL_ROLES]
+    return wanted
+
+
 @tenant_bp.post("/admin/users/<user_id>")
 @admin_page("admin.users")
 def admin_user_save(user_id: str) -> Any:
     session = db()
     user = services.get_user(session, parse_id(user_id))
-    roles = [r for r in request.form.getlist("roles") if r in ALL_ROLES]
     try:
-        units = [uuid.UUID(u) for u in request.form.getlist("org_units") if u]
-    except ValueError:
-        return _render_user(user, {"org_units": ["組織が正しくありません / invalid org unit"]}, 422)
-    if user.id == g.principal.user_id and Role.TENANT_ADMIN.value not in roles:
-        return _render_user(
-            user, {"roles": ["自分の管理者権限は外せません / you cannot remove your own admin role"]}, 422
-        )
-    try:
-        services.set_access(session, user, roles, units)
+        wanted = memberships_from_form()
     except ValidationFailed as exc:
         return _render_user(user, {k: list(v) for k, v in exc.details.items()}, 422)
+    if user.id == g.principal.user_id and not any(Role.TENANT_ADMIN.value in r for r in wanted.values()):
+        return _render_user(
+            user,
+            {"roles": ["自分の管理者権限は外せません / you cannot remove your own admin role"]},
+            422,
+            wanted,
+        )
+    try:
+        services.set_memberships(session, user, wanted)
+    except ValidationFailed as exc:
+        return _render_user(user, {k: list(v) for k, v in exc.details.items()}, 422, wanted)
     return redirect(url_for("tenant.admin_user", user_id=user.id, saved=1))
 
 
@@ -197,7 +222,10 @@ def admin_token_create() -> Any:
         errors["user_id"] = ["無効化されたユーザーです / the user is deactivated"]
     if errors or user is None:
         return _render_tokens(errors=errors, status=422)
-    issued = create_token(session, user, roles, name=name)
+    try:
+        issued = create_token(session, user, roles, name=name)
+    except TokenRolesExceedMemberships as exc:
+        return _render_tokens(errors={"roles": [str(exc)]}, status=422)
     # Shown once, on this response only; only its hash is stored. Never cache the page.
     body, status = _render_tokens(issued=issued.token, status=201)
     return body, status, {"Cache-Control": "no-store"}

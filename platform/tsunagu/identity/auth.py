@@ -41,7 +41,7 @@ def _principal_from_session() -> Principal | None:
 
     from ..web.requests import db
     from .models import User
-    from .principal import membership_units
+    from .principal import load_access
     from .sessions import end_current_session, session_record_id
 
     tenant = g.get("tenant")
@@ -60,12 +60,14 @@ def _principal_from_session() -> Principal | None:
         # A deactivated (or deleted) user's session ends at once, even if the purge missed it.
         end_current_session()
         return None
-    roles, units = membership_units(database, user.id)
+    access = load_access(database, user.id)
     return Principal(
         user_id=user.id,
         tenant_id=tenant.id,
-        roles=roles,
-        org_unit_ids=units,
+        roles=access.roles,
+        org_unit_ids=access.org_unit_ids,
+        grants=access.grants,
+        home_units=access.home_units,
         email=user.email,
         display_name=user.display_name,
         via="session",

@@ -34,8 +34,15 @@ ROLE_LOCAL_PART: dict[str, str] = {
     Role.EXTERNAL_PARTICIPANT: "external",
     Role.AUDITOR: "auditor",
 }
-#: Roles whose demo user works in an org unit (the others see the whole tenant or need none).
-UNIT_ROLES = (Role.CONSULTANT, Role.MUNICIPAL_STAFF, Role.PROVIDER)
+#: Roles whose demo user works in an org unit: every role but the tenant-wide ones (administrator, auditor),
+#: which alone may be held without a unit (fail closed: no unit, no case).
+UNIT_ROLES = (
+    Role.CONSULTANT,
+    Role.MUNICIPAL_STAFF,
+    Role.PROVIDER,
+    Role.MEETING_SECRETARIAT,
+    Role.EXTERNAL_PARTICIPANT,
+)
 #: The org unit (code) of the unit-bound demo users, per tenant; the first unit of the preset otherwise.
 HOME_UNIT: dict[str, str] = {
     "yokohama": "kohoku",
@@ -43,7 +50,8 @@ HOME_UNIT: dict[str, str] = {
     "kunitachi": "seikatsu-fukushi",
     "demo": "soudan-center",
 }
-#: Municipal staff work in the city's own department where the consultation is contracted out.
+#: Municipal staff work in the city's own department where the consultation is contracted out; that
+#: department oversees the agency (``oversees`` in the preset), so they see and decide on its cases.
 STAFF_UNIT: dict[str, str] = {"iwamizawa": "hogo", "demo": "seikatsu-shien"}
 #: Extra demo users: (tenant, local part, role, org unit code).
 EXTRA_USERS: tuple[tuple[str, str, str, str], ...] = (

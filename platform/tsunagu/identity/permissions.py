@@ -1,16 +1,21 @@
-"""The one permission module: role × org unit × object.
+"""The one permission module: (role, org unit) grants × object.
 
 Every HTML view and API endpoint asks here — through :func:`authorize` / :func:`can`, the SQL scopes
 :func:`task_scope` / :func:`case_scope`, or ``web.blueprints.require_roles`` which calls :func:`check_roles`.
 
-Rules (DESIGN 2.5):
+Rules (DESIGN 2.5, issue #15 "fail closed"):
 
 * **Role** — :data:`ACTION_ROLES` lists which roles may attempt each action at all. A role that may not: 403.
-* **Org unit** — 港北区's consultant sees the tasks and cases of 港北区 (and its sub-units), not 鶴見区's.
-  Tenant administrators and auditors see the whole tenant. A principal with no org unit at all holds its roles
-  tenant-wide (a membership without org unit). Objects without an org unit are visible to every reader role.
-  Outside the principal's units an object is *not found* (404): its existence is not disclosed.
-* **Object** — a task is acted on by its role, its assignee or an administrator; an auditor only reads.
+* **Grants, not a cross product** — a principal acts as a role *in an org unit*, membership by membership
+  (``principal.Principal.grants``): 港北区's consultant sees the tasks and cases of 港北区 (and its
+  sub-units), not 鶴見区's, even if they are also a provider in 鶴見区. The municipality's staff reach the
+  units their unit oversees (the contracted agency's, ``principal.OVERSIGHT_ROLES``).
+* **Fail closed** — no org unit means no case access. Only tenant administrators and auditors see the whole
+  tenant, because of their role (:data:`TENANT_WIDE_ROLES`), never because a membership lacks a unit. An
+  object without an org unit is visible to them alone. Outside the principal's grants an object is *not
+  found* (404): its existence is not disclosed.
+* **Object** — a task is acted on by the holder of its role in its unit, its assignee or an administrator;
+  an auditor only reads.
 """
 
 from __future__ import annotations
@@ -19,23 +24,21 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, false, or_
 
 from ..core.errors import Forbidden, NotFound, Unauthorized
 from .models import ALL_ROLES, Role
+from .principal import TENANT_WIDE_ROLES, Grant
 
 
 class Subject(Protocol):
-    """What a check needs of a :class:`~tsunagu.identity.principal.Principal`."""
-
-    @property
-    def user_id(self) -> uuid.UUID: ...
+    """What a check needs of a :class:`~tsunagu.identity.principal.Principal` (or an ``Access``)."""
 
     @property
     def roles(self) -> frozenset[str]: ...
 
     @property
-    def org_unit_ids(self) -> frozenset[uuid.UUID]: ...
+    def grants(self) -> frozenset[Grant]: ...
 
 
 ADMIN = Role.TENANT_ADMIN.value
@@ -43,8 +46,22 @@ AUDITOR = Role.AUDITOR.value
 _WRITERS = frozenset({ADMIN, Role.CONSULTANT.value, Role.MUNICIPAL_STAFF.value})
 _CASE_READERS = _WRITERS | {Role.MEETING_SECRETARIAT.value, AUDITOR, Role.PROVIDER.value}
 
-#: Roles that see the whole tenant regardless of their org units.
-TENANT_WIDE_ROLES = frozenset({ADMIN, AUDITOR})
+__all__ = [
+    "ACTION_ROLES",
+    "TENANT_WIDE_ROLES",
+    "authorize",
+    "can",
+    "case_scope",
+    "check_roles",
+    "creation_unit",
+    "in_scope",
+    "is_tenant_wide",
+    "may_work_task",
+    "role_queue_scope",
+    "task_refusal",
+    "task_scope",
+    "units_for",
+]
 
 #: action → roles that may attempt it.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -75,6 +92,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 _READ_ONLY_MESSAGE = "監査担当は閲覧のみです / auditors can only read"
+NOT_FOUND_MESSAGE = "見つかりません / not found"
 
 
 def _message(action: str) -> str:
@@ -82,18 +100,31 @@ def _message(action: str) -> str:
 
 
 def is_tenant_wide(principal: Subject) -> bool:
-    return bool(principal.roles & TENANT_WIDE_ROLES) or not principal.org_unit_ids
+    """Tenant administrators and auditors see the whole tenant — by their role, never by a missing unit."""
+    return bool(principal.roles & TENANT_WIDE_ROLES)
 
 
 def is_read_only(principal: Subject) -> bool:
     return bool(principal.roles) and principal.roles <= {AUDITOR}
 
 
-def in_scope(principal: Subject, org_unit_id: uuid.UUID | None) -> bool:
-    """Whether an object in ``org_unit_id`` lies within the principal's org units."""
-    if org_unit_id is None or is_tenant_wide(principal):
+def units_for(principal: Subject, roles: Iterable[str]) -> frozenset[uuid.UUID]:
+    """The org units in which the principal holds one of ``roles`` (membership by membership)."""
+    wanted = set(roles)
+    return frozenset(unit for role, unit in principal.grants if role in wanted and unit is not None)
+
+
+def in_scope(principal: Subject, org_unit_id: uuid.UUID | None, roles: Iterable[str] | None = None) -> bool:
+    """Whether an object in ``org_unit_id`` lies within the principal's grants (of ``roles``, default any).
+
+    No org unit: only the tenant-wide roles see it (fail closed).
+    """
+    if is_tenant_wide(principal):
         return True
-    return org_unit_id in principal.org_unit_ids
+    if org_unit_id is None:
+        return False
+    wanted = ALL_ROLES if roles is None else frozenset(roles)
+    return any(unit == org_unit_id and role in wanted for role, unit in principal.grants)
 
 
 def _role_allowed(principal: Subject, action: str) -> bool:
@@ -104,12 +135,22 @@ def _role_allowed(principal: Subject, action: str) -> bool:
     return bool(principal.roles & allowed)
 
 
+def _assignee(principal: Subject, task: Any) -> bool:
+    user_id = getattr(principal, "user_id", None)
+    return task.assignee_id is not None and task.assignee_id == user_id
+
+
+def may_work_task(subject: Subject, role: str, org_unit_id: uuid.UUID | None) -> bool:
+    """Whether ``subject`` holds the task's ``role`` in the task's org unit (or administers the tenant)."""
+    if ADMIN in subject.roles:
+        return True
+    return org_unit_id is not None and (role, org_unit_id) in subject.grants
+
+
 def _task_visible(principal: Subject, task: Any) -> bool:
-    if principal.roles & TENANT_WIDE_ROLES:
+    if is_tenant_wide(principal) or _assignee(principal, task):
         return True
-    if task.assignee_id is not None and task.assignee_id == principal.user_id:
-        return True
-    return task.role in principal.roles and in_scope(principal, task.org_unit_id)
+    return task.org_unit_id is not None and (task.role, task.org_unit_id) in principal.grants
 
 
 def _object_visible(principal: Subject, action: str, obj: Any) -> bool:
@@ -118,12 +159,12 @@ def _object_visible(principal: Subject, action: str, obj: Any) -> bool:
     if action.startswith("task."):
         return _task_visible(principal, obj)
     if hasattr(obj, "org_unit_id"):
-        return in_scope(principal, obj.org_unit_id)
+        return in_scope(principal, obj.org_unit_id, ACTION_ROLES[action])
     return True
 
 
 def _may_act_on_task(principal: Subject, task: Any) -> bool:
-    return ADMIN in principal.roles or task.role in principal.roles or task.assignee_id == principal.user_id
+    return _assignee(principal, task) or may_work_task(principal, task.role, task.org_unit_id)
 
 
 def can(principal: Subject | None, action: str, obj: Any = None) -> bool:
@@ -141,7 +182,7 @@ def can(principal: Subject | None, action: str, obj: Any = None) -> bool:
 
 def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
     """Raise unless ``can(principal, action, obj)``: 401 without principal, 403 for the role, 404 outside
-    the principal's org units (the object is not disclosed)."""
+    the principal's grants (the object is not disclosed)."""
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not _role_allowed(principal, action):
@@ -153,9 +194,19 @@ def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
             raise Forbidden(_READ_ONLY_MESSAGE)
         raise Forbidden(_message(action))
     if not _object_visible(principal, action, obj):
-        raise NotFound("見つかりません / not found")
+        raise NotFound(NOT_FOUND_MESSAGE)
     if action == "task.act" and obj is not None and not _may_act_on_task(principal, obj):
-        raise Forbidden("このタスクを処理する権限がありません / your roles do not include this task's role")
+        raise Forbidden(task_refusal(principal, obj.role))
+
+
+def task_refusal(subject: Subject, role: str) -> str:
+    """Why ``subject`` may not work a task of ``role``: the role itself, or the role in that org unit."""
+    if role in subject.roles:
+        return (
+            "このタスクの役割はありますが、このケースの組織では持っていません / the role is held, but not in "
+            "this task's org unit"
+        )
+    return "このタスクの役割を持っていません / the task's role is not held"
 
 
 def check_roles(principal: Subject | None, roles: Iterable[str]) -> None:
@@ -167,25 +218,67 @@ def check_roles(principal: Subject | None, roles: Iterable[str]) -> None:
         raise Forbidden("you do not have the role this needs: " + ", ".join(sorted(wanted)))
 
 
+def _grant_clauses(principal: Subject, tasks: Any) -> list[ColumnElement[bool]]:
+    """One ``role = r AND org_unit_id IN (...)`` per role the principal holds in some unit; a role held
+    tenant-wide (administrator, auditor) matches its tasks in every unit."""
+    by_role: dict[str, set[uuid.UUID]] = {}
+    everywhere: set[str] = set()
+    for role, unit in principal.grants:
+        if unit is None:
+            everywhere.add(role)
+        else:
+            by_role.setdefault(role, set()).add(unit)
+    clauses: list[ColumnElement[bool]] = [tasks.role.in_(sorted(everywhere))] if everywhere else []
+    clauses += [
+        and_(tasks.role == role, tasks.org_unit_id.in_(sorted(units)))
+        for role, units in sorted(by_role.items())
+        if role not in everywhere
+    ]
+    return clauses
+
+
 def task_scope(principal: Subject, tasks: Any) -> ColumnElement[bool] | None:
     """SQL condition on a task table for the rows a principal may see; ``None`` means the whole tenant.
 
     The caller names the mapped class (``task_scope(actor, HumanTask)``; it needs ``role``, ``org_unit_id``
     and ``assignee_id`` columns): identity knows the rule, not the model.
     """
-    if principal.roles & TENANT_WIDE_ROLES:
-        return None
-    role_match: ColumnElement[bool] = tasks.role.in_(sorted(principal.roles))
-    if principal.org_unit_ids:
-        role_match = role_match & or_(
-            tasks.org_unit_id.in_(sorted(principal.org_unit_ids)), tasks.org_unit_id.is_(None)
-        )
-    return or_(tasks.assignee_id == principal.user_id, role_match)
-
-
-def case_scope(principal: Subject, org_unit_id: Any) -> ColumnElement[bool] | None:
-    """SQL condition on a case table's ``org_unit_id`` column for the cases a principal may see; ``None``
-    means the whole tenant (``case_scope(actor, Case.org_unit_id)``)."""
     if is_tenant_wide(principal):
         return None
-    return or_(org_unit_id.in_(sorted(principal.org_unit_ids)), org_unit_id.is_(None))
+    return or_(tasks.assignee_id == getattr(principal, "user_id", None), *_grant_clauses(principal, tasks))
+
+
+def role_queue_scope(principal: Subject, tasks: Any) -> ColumnElement[bool]:
+    """The tasks of the principal's roles in the units it holds them in (the inbox's "my roles" queue)."""
+    clauses = _grant_clauses(principal, tasks)
+    return or_(*clauses) if clauses else false()
+
+
+def case_scope(principal: Subject, org_unit_id: Any, action: str = "case.read") -> ColumnElement[bool] | None:
+    """SQL condition on a case table's ``org_unit_id`` column for the cases a principal may ``action``;
+    ``None`` means the whole tenant (``case_scope(actor, Case.org_unit_id)``); no grant: no row at all."""
+    if is_tenant_wide(principal):
+        return None
+    units = units_for(principal, ACTION_ROLES[action])
+    if not units:
+        return false()
+    return org_unit_id.in_(sorted(units))
+
+
+def creation_unit(principal: Subject, requested: uuid.UUID | None) -> uuid.UUID | None:
+    """The org unit a new case opens in: ``requested`` if the principal may create cases there, else the
+    principal's own unit when it holds exactly one; ``None`` when there is no such unit (the caller refuses).
+
+    Raises :class:`Forbidden` for a requested unit the principal does not hold a creating role in.
+    """
+    creators = ACTION_ROLES["case.create"]
+    if requested is not None:
+        if ADMIN in principal.roles or requested in units_for(principal, creators):
+            return requested
+        raise Forbidden("担当外の組織ではケースを開始できません / you cannot open a case in that org unit")
+    home = {
+        unit
+        for role, unit in getattr(principal, "home_units", frozenset())
+        if role in creators and unit is not None
+    }
+    return next(iter(home)) if len(home) == 1 else None

@@ -19,7 +19,7 @@ from ..core.session import TenantSession
 from ..tenancy.models import OrgUnit
 from .models import ALL_ROLES, ApiToken, Membership, Role, User, parse_roles, role_for_lane
 from .oidc import ProviderConfig, SignInError
-from .principal import Principal
+from .principal import TENANT_WIDE_ROLES, Principal
 
 __all__ = [
     "ALL_ROLES",
@@ -30,6 +30,7 @@ __all__ = [
     "display_names",
     "get_user",
     "list_tokens",
+    "memberships",
     "provision_user",
     "read_claims",
     "revoke_token",
@@ -37,6 +38,7 @@ __all__ = [
     "search_users",
     "set_access",
     "set_active",
+    "set_memberships",
     "user_access",
 ]
 
@@ -218,18 +220,81 @@ def user_access(session: TenantSession, user_id: uuid.UUID) -> tuple[list[str], 
 def set_access(
     session: TenantSession, user: User, roles: Iterable[str], org_unit_ids: Iterable[uuid.UUID]
 ) -> None:
-    """Replace the user's memberships: the roles in each org unit (or tenant-wide when there is none)."""
+    """Replace the user's memberships from sign-in claims: the claimed roles in each claimed org unit.
+
+    An identity provider's claims name roles and units separately, so each claimed unit gets the claimed
+    roles. Claimed roles without any unit are recorded as they came, but only the tenant-wide roles
+    (administrator, auditor) grant anything without a unit (``principal.access_from_rows``): a consultant
+    whose provider omits the ward claim sees no case, not every ward's.
+    """
     role_list = parse_roles(list(roles))
     units = sorted(set(org_unit_ids))
     if units:
         known = set(session.execute(select(OrgUnit.id).where(OrgUnit.id.in_(units))).scalars())
         if known != set(units):
             raise ValidationFailed("unknown org unit", details={"org_units": ["組織が見つかりません"]})
+    elif set(role_list) - TENANT_WIDE_ROLES:
+        log.warning(
+            "user %s holds %s without an org unit: no case access until a unit is assigned",
+            user.id,
+            sorted(set(role_list) - TENANT_WIDE_ROLES),
+        )
     session.execute(delete(Membership).where(Membership.user_id == user.id))
     targets: list[uuid.UUID | None] = list(units) or [None]
     for unit in targets:
         session.add(Membership(tenant_id=user.tenant_id, user_id=user.id, org_unit_id=unit, roles=role_list))
     session.flush()
+
+
+def memberships(session: TenantSession, user_id: uuid.UUID) -> dict[uuid.UUID | None, list[str]]:
+    """``{org unit id (None: tenant-wide): roles}`` of the user's memberships."""
+    rows = session.execute(
+        select(Membership.org_unit_id, Membership.roles).where(Membership.user_id == user_id)
+    ).all()
+    return {unit: sorted(roles or []) for unit, roles in rows}
+
+
+def set_memberships(
+    session: TenantSession, user: User, wanted: Mapping[uuid.UUID | None, Iterable[str]]
+) -> dict[uuid.UUID | None, list[str]]:
+    """Replace the user's memberships with exactly ``{org unit: roles}`` — pairs, never a cross product.
+
+    The key ``None`` is a tenant-wide membership, which may hold only the tenant-wide roles (tenant
+    administrator, auditor): everyone else works in an org unit (fail closed). A unit with no role is
+    dropped. Raises :class:`ValidationFailed` (422) naming the unit and the role.
+    """
+    cleaned: dict[uuid.UUID | None, list[str]] = {}
+    errors: dict[str, list[str]] = {}
+    for unit, roles in wanted.items():
+        try:
+            role_list = parse_roles(list(roles))
+        except ValueError as exc:
+            errors.setdefault("roles", []).append(str(exc))
+            continue
+        if not role_list:
+            continue
+        if unit is None and set(role_list) - TENANT_WIDE_ROLES:
+            errors.setdefault("tenant_wide", []).append(
+                "組織なしで持てる役割はテナント管理者と監査担当だけです / without an org unit only "
+                "tenant_admin and auditor may be held: "
+                + ", ".join(sorted(set(role_list) - TENANT_WIDE_ROLES))
+            )
+            continue
+        cleaned[unit] = role_list
+    units = [u for u in cleaned if u is not None]
+    if units:
+        known = set(session.execute(select(OrgUnit.id).where(OrgUnit.id.in_(units))).scalars())
+        if missing := sorted(str(u) for u in set(units) - known):
+            errors.setdefault("org_units", []).append(
+                "組織が見つかりません / unknown org unit: " + ", ".join(missing)
+            )
+    if errors:
+        raise ValidationFailed("invalid memberships", details=errors)
+    session.execute(delete(Membership).where(Membership.user_id == user.id))
+    for unit, role_list in cleaned.items():
+        session.add(Membership(tenant_id=user.tenant_id, user_id=user.id, org_unit_id=unit, roles=role_list))
+    session.flush()
+    return cleaned
 
 
 # --- administration -------------------------------------------------------------------------------------

@@ -10,12 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, select, true
-from sqlalchemy.orm import aliased
 
 from ..core.db import utcnow
 from ..core.session import TenantSession
-from .models import ApiToken, Membership, User, parse_roles
-from .principal import Principal
+from .models import ApiToken, User, parse_roles
+from .principal import Principal, access_from_rows, covered_units_cte, load_access
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public marker, not a secret
@@ -31,11 +30,31 @@ class IssuedToken:
     record: ApiToken
 
 
+class TokenRolesExceedMemberships(ValueError):
+    """A token may carry only roles its user holds (``token roles ⊆ the user's memberships``)."""
+
+    def __init__(self, extra: list[str]) -> None:
+        self.extra = extra
+        super().__init__(
+            "トークンの役割は利用者の所属で持つ役割に限られます / a token's roles must be held by its user: "
+            + ", ".join(extra)
+        )
+
+
 def create_token(session: TenantSession, user: User, roles: list[str], name: str = "") -> IssuedToken:
-    """Create a token for ``user`` in the session's tenant. The plain token exists only in the return value."""
+    """Create a token for ``user`` in the session's tenant. The plain token exists only in the return value.
+
+    Raises :class:`TokenRolesExceedMemberships` for a role the user's memberships do not hold (a token never
+    reaches further than its user; the org units always come from the user's memberships).
+    """
     tenant_id = session.require_tenant_id()
     if user.tenant_id != tenant_id:
         raise ValueError("the user belongs to another tenant")
+    wanted = parse_roles(roles)
+    held = load_access(session, user.id).roles
+    extra = sorted(set(wanted) - held)
+    if extra:
+        raise TokenRolesExceedMemberships(extra)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
         tenant_id=tenant_id,
@@ -43,7 +62,7 @@ def create_token(session: TenantSession, user: User, roles: list[str], name: str
         name=name,
         prefix=token[: len(TOKEN_PREFIX) + 6],
         token_hash=hash_token(token),
-        roles=parse_roles(roles),
+        roles=wanted,
     )
     session.add(record)
     session.flush()
@@ -51,15 +70,13 @@ def create_token(session: TenantSession, user: User, roles: list[str], name: str
 
 
 @functools.cache
-def _token_statement() -> Select[ApiToken, User, Any]:
-    """One statement: the token, its user and the org units the user works in — their memberships' units and
-    every unit below them (the rule of ``principal.membership_units``), one row per unit.
+def _token_statement() -> Select[Any]:
+    """One statement: the token, its user and the user's memberships with every unit they cover (below them,
+    and overseen), one row per membership and unit — the rule of ``principal.load_access``.
 
     Built once per process with a bound ``digest``: constructing this statement (a recursive CTE) on every
     request cost more CPU than running it.
     """
-    from ..tenancy.models import OrgUnit
-
     digest: BindParameter[str] = bindparam("digest")
     token_user = (
         select(ApiToken.user_id)
@@ -67,15 +84,9 @@ def _token_statement() -> Select[ApiToken, User, Any]:
         .scalar_subquery()
         .correlate(None)
     )
-    covered = (
-        select(Membership.org_unit_id.label("id"))
-        .where(Membership.user_id == token_user, Membership.org_unit_id.is_not(None))
-        .cte("covered", recursive=True)
-    )
-    child = aliased(OrgUnit)
-    covered = covered.union(select(child.id).join(covered, child.parent_id == covered.c.id))
+    covered = covered_units_cte(token_user)
     return (
-        select(ApiToken, User, covered.c.id)
+        select(ApiToken, User, covered.c.roles, covered.c.unit_id, covered.c.oversight, covered.c.home)
         .join(User, (User.tenant_id == ApiToken.tenant_id) & (User.id == ApiToken.user_id))
         .outerjoin(covered, true())
         .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
@@ -85,28 +96,33 @@ def _token_statement() -> Select[ApiToken, User, Any]:
 def authenticate_token(session: TenantSession, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token of the session's tenant and an active user, or ``None``.
 
-    The roles are the token's own (chosen when it was created); the org units come from the user's
-    memberships, exactly as for a signed-in user.
+    The roles are the token's own (chosen when it was created) as far as the user still holds them; the
+    grants are the user's memberships limited to those roles, exactly as for a signed-in user.
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     rows = session.execute(_token_statement(), {"digest": hash_token(token)}).all()
     if not rows:
         return None
-    record, user, _unit = rows[0]
+    record, user = rows[0][0], rows[0][1]
     if not user.active:
         return None
     now = utcnow()
     # Written at most once a minute: every request of a busy token would otherwise queue on this row's lock.
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         record.last_used_at = now
+    access = access_from_rows(
+        (r[2], r[3], bool(r[4]), bool(r[5])) for r in rows if r[2] is not None
+    ).limited_to(record.roles or [])
     return Principal(
         user_id=user.id,
         tenant_id=user.tenant_id,
-        roles=frozenset(record.roles),
-        org_unit_ids=frozenset(unit for _r, _u, unit in rows if unit is not None),
+        roles=access.roles,
+        org_unit_ids=access.org_unit_ids,
         email=user.email,
         display_name=user.display_name,
         via="token",
         session_id=record.id,
+        grants=access.grants,
+        home_units=access.home_units,
     )

@@ -10,14 +10,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
 from ..cases.services import HumanTask, get_task, lock_workable_task
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, ValidationFailed
 from ..core.session import TenantSession
 from ..identity import permissions
-from ..identity.services import Principal, Role
+from ..identity.services import Principal
 from ..notifications import services as notifications
 
 __all__ = [
@@ -51,11 +51,7 @@ def task_query(actor: Principal, scope: str = "mine", state: str = "ready") -> S
     if scope == "mine":
         stmt = stmt.where(HumanTask.assignee_id == actor.user_id)
     elif scope == "role":
-        stmt = stmt.where(HumanTask.assignee_id.is_(None), HumanTask.role.in_(sorted(actor.roles)))
-        if actor.org_unit_ids:
-            stmt = stmt.where(
-                or_(HumanTask.org_unit_id.in_(sorted(actor.org_unit_ids)), HumanTask.org_unit_id.is_(None))
-            )
+        stmt = stmt.where(HumanTask.assignee_id.is_(None), permissions.role_queue_scope(actor, HumanTask))
     visible = _visible(actor)
     if visible is not None:
         stmt = stmt.where(visible)
@@ -107,19 +103,21 @@ def task_json(task: HumanTask) -> dict[str, Any]:
     }
 
 
-def _holds_role(session: TenantSession, user_id: uuid.UUID, role: str, org_unit_id: uuid.UUID | None) -> bool:
-    """Whether an active user could work a task of ``role`` in ``org_unit_id`` — the rule their own principal
-    would be checked by (``membership_units``: sub-units of a member's unit count as theirs)."""
+def _refusal(
+    session: TenantSession, user_id: uuid.UUID, role: str, org_unit_id: uuid.UUID | None
+) -> str | None:
+    """Why an active user could not work a task of ``role`` in ``org_unit_id`` — checked by the rule their
+    own principal would be (``identity.permissions.may_work_task`` over their grants) — or ``None``."""
     from ..identity.models import User
-    from ..identity.principal import membership_units
+    from ..identity.principal import load_access
 
     user = session.get(User, (session.require_tenant_id(), user_id))
     if user is None or not user.active:
-        return False
-    roles, units = membership_units(session, user_id)
-    if role not in roles and Role.TENANT_ADMIN not in roles:
-        return False
-    return not units or org_unit_id is None or org_unit_id in units
+        return "担当者が見つかりません / no such active user"
+    access = load_access(session, user_id)
+    if permissions.may_work_task(access, role, org_unit_id):
+        return None
+    return permissions.task_refusal(access, role)
 
 
 def assign_task(
@@ -140,10 +138,10 @@ def assign_task(
         raise Forbidden(
             "他の担当者が引き受けたタスクは変更できません / only the assignee or an admin can reassign it"
         )
-    if not _holds_role(session, assignee_id, task.role, task.org_unit_id):
+    refusal = _refusal(session, assignee_id, task.role, task.org_unit_id)
+    if refusal is not None:
         raise ValidationFailed(
-            "担当者がこのタスクの役割を持っていません / the user does not hold the task's role",
-            details={"assignee": ["このタスクの役割を持つ職員を選んでください"]},
+            refusal, details={"assignee": ["このケースの組織でこのタスクの役割を持つ職員を選んでください"]}
         )
     if task.assignee_id == assignee_id:
         return task  # already theirs: nothing changes, nobody is told again

@@ -1,7 +1,9 @@
 """Who a notification goes to: users by id, or the holders of a role in an org unit.
 
 "A role in an org unit" means what it means for tasks (``identity.permissions``): a membership in that unit,
-in a unit above it (a membership covers its sub-units), or tenant-wide (a membership without unit). When no one
+in a unit above it (a membership covers its sub-units), in a unit overseeing one of those (for the oversight
+roles: the municipality's staff over its contracted agency), or tenant-wide (a membership without unit, which
+only administrators and auditors hold — fail closed, issue #15). When no one
 holds the role there, the notification falls back to the tenant's administrators, so an escalation never
 goes nowhere.
 """
@@ -16,7 +18,8 @@ from sqlalchemy import select
 
 from ..core.session import TenantSession
 from ..identity.models import Membership, Role, User
-from ..tenancy.models import OrgUnit
+from ..identity.principal import OVERSIGHT_ROLES, TENANT_WIDE_ROLES
+from ..tenancy.models import OrgUnit, OrgUnitOversight
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,14 @@ def _units_above(session: TenantSession, unit_id: uuid.UUID) -> set[uuid.UUID]:
 
 
 def holders(session: TenantSession, role: str, org_unit_id: uuid.UUID | None) -> set[uuid.UUID]:
-    """Active users holding ``role`` in ``org_unit_id`` (or tenant-wide)."""
+    """Active users holding ``role`` in ``org_unit_id`` (``None``: anywhere in the tenant)."""
     covering = _units_above(session, org_unit_id) if org_unit_id is not None else None
+    if covering is not None and role in OVERSIGHT_ROLES:
+        overseers = session.execute(
+            select(OrgUnitOversight.overseer_id).where(OrgUnitOversight.overseen_id.in_(sorted(covering)))
+        ).scalars()
+        for overseer in list(overseers):
+            covering |= _units_above(session, overseer)
     rows = session.execute(
         select(Membership.user_id, Membership.org_unit_id, Membership.roles)
         .join(User, (User.tenant_id == Membership.tenant_id) & (User.id == Membership.user_id))
@@ -55,7 +64,12 @@ def holders(session: TenantSession, role: str, org_unit_id: uuid.UUID | None) ->
     for user_id, unit_id, roles in rows:
         if role not in (roles or []):
             continue
-        if unit_id is None or covering is None or unit_id in covering:
+        if covering is None:
+            found.add(user_id)
+        elif unit_id is None:
+            if role in TENANT_WIDE_ROLES:
+                found.add(user_id)
+        elif unit_id in covering:
             found.add(user_id)
     return found
 

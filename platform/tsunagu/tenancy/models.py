@@ -82,3 +82,26 @@ class OrgUnit(TenantScoped, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class OrgUnitOversight(TenantScoped, Base):
+    """``overseer`` oversees ``overseen``: the municipality's unit over the agency it contracted the
+    consultation to (委託先). Its staff see and decide on the cases the agency holds without being members
+    of the agency's unit (``identity.principal.OVERSIGHT_ROLES``). Declared in presets (``oversees``)."""
+
+    __tablename__ = "org_unit_oversight"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "overseer_id", "overseen_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "overseer_id"], ["org_unit.tenant_id", "org_unit.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "overseen_id"], ["org_unit.tenant_id", "org_unit.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint("overseer_id <> overseen_id", name="not_self"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    overseer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    overseen_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

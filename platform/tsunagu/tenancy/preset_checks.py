@@ -114,6 +114,12 @@ def _check_org_units(units: list[dict[str, Any]], add: Any) -> None:
             node = parents[node]
         if node == unit["code"]:
             add(f"org_units[{i}].parent", "parents form a cycle: " + " → ".join([*chain, unit["code"]]))
+    for i, unit in enumerate(units):
+        for j, code in enumerate(unit.get("oversees") or []):
+            if code == unit["code"]:
+                add(f"org_units[{i}].oversees[{j}]", "a unit cannot oversee itself")
+            elif code not in parents:
+                add(f"org_units[{i}].oversees[{j}]", f"{code!r} is not the code of an org unit in this file")
 
 
 def _check_identity_provider(slug: str, idp: dict[str, Any], add: Any) -> None:

@@ -116,7 +116,15 @@ PRESET_SCHEMA: dict[str, Any] = {
         population={"type": "integer", "minimum": 0},
         status={"enum": [s.value for s in TenantStatus]},
         org_units=_array(
-            _table("code name kind", code=_CODE, name=_TEXT, name_kana=_KANA, kind=_UNIT_KIND, parent=_CODE)
+            _table(
+                "code name kind",
+                code=_CODE,
+                name=_TEXT,
+                name_kana=_KANA,
+                kind=_UNIT_KIND,
+                parent=_CODE,
+                oversees=_array(_CODE, uniqueItems=True, maxItems=100),
+            )
         ),
         identity_provider=_table(
             "issuer client_id client_secret_ref scopes claims allowed_email_domains",

@@ -88,6 +88,8 @@ class OrgUnitPreset:
     name_kana: str
     kind: str
     parent: str | None = None
+    #: codes of the units this one oversees (the municipality's department over its contracted agency)
+    oversees: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,10 @@ def _toml_issue(file: str, exc: tomllib.TOMLDecodeError) -> PresetIssue:
 
 
 def _build(path: Path, data: Mapping[str, Any]) -> TenantPreset:
-    units = [OrgUnitPreset(**{"name_kana": "", **unit}) for unit in data["org_units"]]
+    units = [
+        OrgUnitPreset(**{"name_kana": "", **unit, "oversees": tuple(unit.get("oversees", ()))})
+        for unit in data["org_units"]
+    ]
     registry = ("slug", "name", "name_kana", "name_en", "prefecture_code", "population", "status")
     return TenantPreset(
         file=path,

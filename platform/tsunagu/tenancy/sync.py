@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from ..core.db import make_engine, new_id
 from ..core.runtime import Runtime
 from ..core.session import TenantSession, make_sessionmaker, set_transaction_tenant, transaction
-from .models import OrgUnit, Tenant
+from .models import OrgUnit, OrgUnitOversight, Tenant
 from .presets import TenantPreset, load_presets
 
 #: ``pg_advisory_xact_lock`` key serialising concurrent syncs: the bytes of "tsunaguT" as a bigint.
@@ -210,6 +210,22 @@ def _sync_org_units(
         if code not in in_file and units[code].active:
             units[code].active = False  # never deleted: memberships and records still point at it
             result.units_deactivated.append(code)
+    _sync_oversight(session, tenant_id, preset, ids)
+
+
+def _sync_oversight(
+    session: TenantSession, tenant_id: uuid.UUID, preset: TenantPreset, ids: dict[str, uuid.UUID]
+) -> None:
+    """Make ``org_unit_oversight`` exactly the preset's ``oversees`` pairs (added and removed)."""
+    session.flush()  # new units exist before a pair points at them
+    wanted = {(ids[u.code], ids[code]) for u in preset.org_units for code in u.oversees}
+    rows = session.execute(select(OrgUnitOversight).where(OrgUnitOversight.tenant_id == tenant_id)).scalars()
+    have = {(r.overseer_id, r.overseen_id): r for r in rows}
+    for pair, row in have.items():
+        if pair not in wanted:
+            session.delete(row)
+    for overseer, overseen in sorted(wanted - set(have)):
+        session.add(OrgUnitOversight(tenant_id=tenant_id, overseer_id=overseer, overseen_id=overseen))
 
 
 def _assign(obj: Any, values: dict[str, Any]) -> list[str]:

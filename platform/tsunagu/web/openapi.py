@@ -172,6 +172,33 @@ def document(server_url: str) -> dict[str, Any]:
             "/org-units": {
                 "get": {"summary": "Org units", "responses": {"200": _resp("Org units"), **_errors(401, 403)}}
             },
+            "/users": {
+                "get": {
+                    "summary": "Users and their memberships (tenant administrators)",
+                    "responses": {"200": _resp("Users"), **_errors(401, 403)},
+                }
+            },
+            "/users/{id}": {
+                "get": {
+                    "summary": "A user and their memberships (org unit × roles pairs)",
+                    "parameters": [{"$ref": "#/components/parameters/id"}],
+                    "responses": {"200": _resp("User"), **_errors(401, 403, 404)},
+                }
+            },
+            "/users/{id}/memberships": {
+                "put": {
+                    "summary": "Replace a user's memberships: [{org_unit: code or null, roles: [...]}]; "
+                    "without an org unit only tenant_admin and auditor",
+                    "parameters": [{"$ref": "#/components/parameters/id"}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Memberships"}}
+                        },
+                    },
+                    "responses": {"200": _resp("User"), **_errors(401, 403, 404, 422)},
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -184,6 +211,23 @@ def document(server_url: str) -> dict[str, Any]:
                 }
             },
             "schemas": {
+                "Memberships": {
+                    "type": "object",
+                    "required": ["memberships"],
+                    "properties": {
+                        "memberships": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["roles"],
+                                "properties": {
+                                    "org_unit": {"type": ["string", "null"]},
+                                    "roles": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        }
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error"],
