@@ -14,6 +14,8 @@
   const calendar = new FullCalendar.Calendar(el, {
     initialView: "dayGridMonth",
     locale: data.locale,
+    timeZone: "UTC", // event times come as Japan wall-clock times without an offset
+    nextDayThreshold: "00:00:00",
     headerToolbar: { left: "prev,next today", center: "title", right: "dayGridMonth,timeGridWeek,listMonth" },
     firstDay: 0,
     height: "auto",

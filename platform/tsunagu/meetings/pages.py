@@ -126,8 +126,10 @@ def events() -> Response:
     for item in meetings.calendar(session, start, end, org_unit_ids=_units(actor)):
         event: dict[str, Any] = {
             "title": item.title + ("（" + _("planned") + "）" if item.status == "planned" else ""),
-            "start": item.starts_at.isoformat(),
-            "end": item.ends_at.isoformat(),
+            # Japan time without an offset: the calendar runs in "UTC" and shows these wall-clock times as they
+            # are, whatever the browser's zone (FullCalendar needs a plugin for named zones)
+            "start": item.starts_at.astimezone(JST).replace(tzinfo=None).isoformat(),
+            "end": item.ends_at.astimezone(JST).replace(tzinfo=None).isoformat(),
             "classNames": [f"meeting-{item.status}"],
         }
         if item.meeting_id is not None:
