@@ -15,7 +15,7 @@ from tests.factories import make_user, tenant_row
 from tests.meetings.conftest import drain_service_tasks
 from tests.meetings.test_agenda_and_decisions import _through_plan
 from tests.web.browser_support import screenshot
-from tests.web.conftest import chromium, live_server, make_staff, sign_in  # noqa: F401 - shared fixtures
+from tests.web.conftest import make_staff
 from tsunagu.core.session import transaction
 from tsunagu.meetings import services as meetings
 
