@@ -121,3 +121,23 @@ def test_the_api_answers_any_range_and_refuses_bad_input_with_4xx(client, runtim
     doc = api.get("/openapi.json").get_json()
     assert {"/meetings", "/meetings/{meeting_id}", "/meetings/{meeting_id}/decisions"} <= set(doc["paths"])
     assert date.fromisoformat(year[0]["starts_at"][:10]) >= date(2027, 4, 1)
+
+
+def test_a_secret_feed_url_serves_the_calendar_until_it_is_revoked(client, runtime, presets):
+    import icalendar
+
+    api, _case_id, meeting_id = _case_on_agenda(client, runtime)
+    made = api.post("/meetings/feeds", json={})
+    assert made.status_code == 201
+    url = made.get_json()["url"]
+    path = url[url.index("/t/") :]
+    served = client.get(path)  # no token, no cookie: the URL is the credential
+    assert served.status_code == 200 and served.mimetype == "text/calendar"
+    cal = icalendar.Calendar.from_ical(served.data)
+    uids = [str(e["UID"]) for e in cal.walk("VEVENT")]
+    assert f"meeting-{meeting_id}@iwamizawa.tsunagu" in uids
+    assert any(u.startswith("planned-") for u in uids)  # dates beyond the horizon, as TENTATIVE
+    assert "山田" not in served.get_data(as_text=True)  # no case data in a feed
+    assert client.get(path.replace(".ics", "x.ics")).status_code == 404
+    assert api.post(f"/meetings/feeds/{made.get_json()['id']}/revoke").status_code == 200
+    assert client.get(path).status_code == 404

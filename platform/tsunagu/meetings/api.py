@@ -251,6 +251,34 @@ def post_move(meeting_id: str) -> Any:
     return jsonify(meeting_json(meeting))
 
 
+@api_bp.post("/meetings/feeds")
+@require_permission("meeting.read")
+def post_feed() -> Any:
+    """A secret iCalendar feed URL for the caller (default) or one series (``{"series_id"}``, managers)."""
+    from .feeds import create_feed
+
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("a JSON object is required", details={"body": ["JSON オブジェクトが必要です"]})
+    if body.get("series_id"):
+        permissions.authorize(g.principal, "meeting.manage")
+        feed, token = create_feed(db(), series_id=parse_id(str(body["series_id"])))
+    else:
+        feed, token = create_feed(db(), user_id=g.principal.user_id)
+    url = request.host_url.rstrip("/") + f"/t/{g.tenant.slug}/meetings/feed/{token}.ics"
+    return jsonify({"id": str(feed.id), "url": url}), 201
+
+
+@api_bp.post("/meetings/feeds/<feed_id>/revoke")
+@require_permission("meeting.read")
+def revoke_feed(feed_id: str) -> Any:
+    from .feeds import revoke_feed as revoke
+
+    manager = permissions.can(g.principal, "meeting.manage")
+    feed = revoke(db(), parse_id(feed_id), None if manager else g.principal.user_id)
+    return jsonify({"id": str(feed.id), "revoked": True})
+
+
 _MEETING = {"$ref": "#/components/schemas/Meeting"}
 register_schema(
     "Meeting",

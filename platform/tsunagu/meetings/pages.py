@@ -194,6 +194,30 @@ def _page_context(meeting: Meeting, actor: Any) -> dict[str, Any]:
     }
 
 
+@bp.get("/meetings/feed/<token>.ics")
+def feed(token: str) -> Response:
+    """The secret feed URL: no sign-in (calendar clients cannot); the token is the credential."""
+    from .feeds import feed_ics
+
+    response = Response(feed_ics(db(), token), mimetype="text/calendar")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/meetings/feeds")
+@login_required
+def create_feed() -> str:
+    """A personal feed of the user's meetings: the URL is shown once."""
+    from .feeds import create_feed as make
+
+    actor = _actor("meeting.read")
+    _feed, token = make(db(), user_id=actor.user_id)
+    url = request.host_url.rstrip("/") + url_for("meetings.feed", token=token)
+    flash(_("Your calendar feed (keep it secret; shown only now): %(url)s", url=url))
+    return redirect(url_for("meetings.calendar"), code=303)  # type: ignore[return-value]
+
+
 @bp.get("/meetings/<meeting_id>")
 @login_required
 def show(meeting_id: str) -> str:
