@@ -175,3 +175,32 @@ def test_cancelling_a_meeting_tells_the_people_concerned_and_moves_its_cases_on(
     uid = f"meeting-{first.id}@iwamizawa.tsunagu"
     assert f"meeting.invitation:{uid}:0" in keys  # the move: the new time, as an invitation
     assert f"meeting.cancelled:{uid}:1" in keys  # the cancellation (next SEQUENCE), to the case's consultant
+
+
+def test_an_evaluation_goes_only_to_a_series_that_reviews_evaluations(client, runtime, presets):
+    import pytest
+
+    from tsunagu.core.errors import Conflict
+
+    for slug, reviews in (("iwamizawa", True), ("kunitachi", False)):
+        ((api, _user),) = _consultants(client, runtime, slug, 1)
+        case = api.start_case()
+        _through_plan(api, case["id"], complexity="normal")
+        tenant = tenant_row(runtime, slug)
+        with transaction(runtime.sessions, tenant.id) as session:
+            meetings.ensure_series(session)
+            if not reviews:
+                with pytest.raises(Conflict):
+                    meetings.add_to_agenda(session, uuid.UUID(case["id"]), "evaluation")
+                continue
+            item = meetings.add_to_agenda(session, uuid.UUID(case["id"]), "evaluation")
+            assert item.purpose == "evaluation" and not item.awaits_message
+            decided = meetings.record_decision(
+                session,
+                meetings.get_meeting(session, item.meeting_id),
+                item.case_id,
+                "approve",
+                notes="終結でよい",
+            )
+            assert decided.outcome == "approve"  # recorded; the case's own 評価 step still decides
+        assert api.ready_tasks(case["id"]) == []  # no message was sent: the case still waits as it did
