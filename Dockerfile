@@ -54,6 +54,11 @@ LABEL org.opencontainers.image.title="tsunagu" \
       org.opencontainers.image.description="Tsunagu (つなぐ): multi-tenant casework platform for 生活困窮者自立支援" \
       org.opencontainers.image.licenses="Proprietary"
 
+# WeasyPrint (printable meeting agendas) needs Pango; Noto CJK renders the Japanese text in the PDF.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --gid 10001 tsunagu \
     && useradd --uid 10001 --gid tsunagu --home-dir /app --no-create-home --shell /usr/sbin/nologin tsunagu
 

@@ -21,6 +21,10 @@ const copies = [
   ["bpmn-js/dist/assets/diagram-js.css", "bpmn-js/diagram-js.css"],
   ["bpmn-js/dist/assets/bpmn-js.css", "bpmn-js/bpmn-js.css"],
   ["bpmn-js/dist/assets/bpmn-font", "bpmn-js/bpmn-font"],
+  // the meeting calendar (meetings/pages.py): FullCalendar's standard bundle and its Japanese locale
+  ["fullcalendar/index.global.min.js", "fullcalendar/index.global.min.js"],
+  ["@fullcalendar/core/locales/ja.global.min.js", "fullcalendar/ja.global.min.js"],
+  ["../frontend/meetings/calendar.js", "meetings/calendar.js"],
 ];
 
 // The designers: frontend/designer/<name>.js → dist/designer/<name>.js (+ .css).

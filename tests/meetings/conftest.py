@@ -8,6 +8,24 @@ from pathlib import Path
 import pytest
 
 from tests.factories import tenant_row
+
+# The e-mail and browser-session fixtures of tests/notifications and tests/web (a real SMTP server, the app
+# sending to it, the local OpenID provider): invitations are checked as they are sent.
+from tests.notifications.conftest import (  # noqa: F401 - shared fixtures
+    _restore_delivery_settings,
+    app,
+    inline,
+    mail_settings,
+    smtp_server,
+)
+from tests.web.conftest import (  # noqa: F401 - shared fixtures
+    act_as,
+    chromium,
+    live_server,
+    sign_in,
+    use_provider,
+    web_provider,
+)
 from tsunagu.core.session import transaction
 from tsunagu.meetings import services as meetings
 from tsunagu.tenancy.sync import sync_presets

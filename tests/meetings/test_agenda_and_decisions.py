@@ -7,6 +7,7 @@ it (the outbox message and its real handler), and the decision goes back as the 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -149,3 +150,57 @@ def test_a_decision_twice_or_an_unknown_outcome_is_refused_and_changes_nothing(c
         with pytest.raises(Conflict):
             meetings.record_decision(session, meeting, item.case_id, "approve")
     assert [t["name"] for t in api.ready_tasks(case["id"])] == ["plan_draft"]  # revise: back to the plan
+
+
+def test_cancelling_a_meeting_tells_the_people_concerned_and_moves_its_cases_on(client, runtime, presets):
+    ((api, user_id),) = _consultants(client, runtime, "iwamizawa", 1)
+    case = api.start_case()
+    _through_plan(api, case["id"])
+    drain_service_tasks(runtime)
+    tenant = tenant_row(runtime, "iwamizawa")
+    with transaction(runtime.sessions, tenant.id) as session:
+        item = meetings.open_item_of(session, uuid.UUID(case["id"]))
+        first = meetings.get_meeting(session, item.meeting_id)
+        moved_to = first.starts_at + timedelta(hours=2)
+        meetings.move_meeting(session, first, moved_to)  # moved: an updated invitation (SEQUENCE 1)
+        meetings.cancel_meeting(session, first, "会場の都合")
+        after = meetings.open_item_of(session, uuid.UUID(case["id"]))
+        assert after is not None and after.meeting_id != first.id and after.moved == 1
+        nxt = meetings.get_meeting(session, after.meeting_id)
+        assert nxt.starts_at > first.starts_at
+        kinds = session.execute(
+            select(Notification.kind, Notification.event_key).where(Notification.recipient_id == user_id)
+        ).all()
+    keys = {k for _kind, k in kinds}
+    uid = f"meeting-{first.id}@iwamizawa.tsunagu"
+    assert f"meeting.invitation:{uid}:0" in keys  # the move: the new time, as an invitation
+    assert f"meeting.cancelled:{uid}:1" in keys  # the cancellation (next SEQUENCE), to the case's consultant
+
+
+def test_an_evaluation_goes_only_to_a_series_that_reviews_evaluations(client, runtime, presets):
+    import pytest
+
+    from tsunagu.core.errors import Conflict
+
+    for slug, reviews in (("iwamizawa", True), ("kunitachi", False)):
+        ((api, _user),) = _consultants(client, runtime, slug, 1)
+        case = api.start_case()
+        _through_plan(api, case["id"], complexity="normal")
+        tenant = tenant_row(runtime, slug)
+        with transaction(runtime.sessions, tenant.id) as session:
+            meetings.ensure_series(session)
+            if not reviews:
+                with pytest.raises(Conflict):
+                    meetings.add_to_agenda(session, uuid.UUID(case["id"]), "evaluation")
+                continue
+            item = meetings.add_to_agenda(session, uuid.UUID(case["id"]), "evaluation")
+            assert item.purpose == "evaluation" and not item.awaits_message
+            decided = meetings.record_decision(
+                session,
+                meetings.get_meeting(session, item.meeting_id),
+                item.case_id,
+                "approve",
+                notes="終結でよい",
+            )
+            assert decided.outcome == "approve"  # recorded; the case's own 評価 step still decides
+        assert api.ready_tasks(case["id"]) == []  # no message was sent: the case still waits as it did

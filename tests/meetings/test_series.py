@@ -146,3 +146,21 @@ def test_meeting_tables_do_not_leak_between_tenants(runtime, presets):
     with transaction(runtime.sessions, other.id) as session:
         assert session.get(Meeting, (iwamizawa.id, a_meeting.id)) is None  # RLS hides the row itself
         assert session.get(Meeting, (other.id, a_meeting.id)) is None
+
+
+def test_a_changed_preset_is_synced_into_the_series_on_next_use(runtime, presets):
+    from tests.factories import owner_sessions
+    from tsunagu.tenancy.models import Tenant
+
+    tenant = synced(runtime, "iwamizawa")
+    with transaction(owner_sessions(runtime), None, system=True) as session:
+        row = session.get(Tenant, tenant.id)
+        settings = dict(row.settings)
+        meetings_cfg = dict(settings["meetings"])
+        meetings_cfg["series"] = [dict(s) for s in meetings_cfg["series"]]
+        meetings_cfg["series"][0]["cases_per_meeting"] = 4
+        row.settings = {**settings, "meetings": meetings_cfg}
+    with transaction(runtime.sessions, tenant.id) as session:
+        meetings.ensure_series(session, today=TODAY)
+        review = session.execute(select(MeetingSeries).where(MeetingSeries.key == "case-review")).scalar_one()
+        assert review.cases_per_meeting == 4

@@ -89,6 +89,11 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     # A shared saved view changes what everyone in the tenant sees; auditors only read (personal views, a
     # reading aid that touches nobody else, stay open to them).
     "saved_view.share": ALL_ROLES - {AUDITOR},
+    # Meetings (issue #14): everyone sees the calendar of their units; the secretariat (and administrators)
+    # convene, move and cancel meetings and record attendance, decisions and minutes.
+    "meeting.read": ALL_ROLES,
+    "meeting.manage": frozenset({ADMIN, Role.MEETING_SECRETARIAT.value}),
+    "meeting.reply": ALL_ROLES - {AUDITOR},
 }
 
 _READ_ONLY_MESSAGE = "監査担当は閲覧のみです / auditors can only read"

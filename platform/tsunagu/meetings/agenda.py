@@ -134,7 +134,8 @@ def add_to_agenda(
         urgency=min(2, max(0, urgency)),
         waiting_since=now,
         minutes=series.minutes_per_case or 15,
-        awaits_message=awaits_message,
+        # ③ an evaluation is reviewed in the meeting, but the case's own 評価 step decides its outcome
+        awaits_message=awaits_message and purpose != Purpose.EVALUATION,
     )
     session.add(item)
     session.flush()

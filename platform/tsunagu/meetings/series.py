@@ -111,9 +111,18 @@ def sync_series(session: TenantSession, today: date | None = None) -> list[Meeti
 
 
 def ensure_series(session: TenantSession, today: date | None = None) -> None:
-    """Sync the series from the preset when the tenant has none yet, and generate meetings ahead."""
-    if session.execute(select(MeetingSeries.id).limit(1)).first() is None:
-        sync_series(session, today=today)
+    """Sync the series from the preset when the tenant has none yet or its settings changed since (a
+    ``tenants sync``), and generate meetings ahead."""
+    from sqlalchemy import func
+
+    latest = session.execute(select(func.max(MeetingSeries.updated_at))).scalar_one_or_none()
+    tenant = tenant_row(session)
+    if latest is None or (tenant.updated_at is not None and tenant.updated_at > latest):
+        synced = sync_series(session, today=today)
+        stamp = utcnow()
+        for series in synced:
+            series.updated_at = stamp  # synced as of now: no second sync until the preset changes again
+        session.flush()
     generate_ahead(session, today=today)
 
 

@@ -8,9 +8,11 @@ redelivered message finds the case already on its agenda, or its ad hoc meeting 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+from ..core.errors import AppError
 from ..core.session import TenantSession
 from ..engine import services as engine
 from . import adhoc, agenda
@@ -27,7 +29,34 @@ PURPOSES = {
 }
 
 
+log = logging.getLogger("tsunagu.meetings")
+
+#: A tenant without the meeting configured (no series of the right kind) keeps the behaviour from before the
+#: meetings module: the case waits for the secretariat to send the decision (API or its workflow step).
+_NOT_CONFIGURED = ("no_meeting_series", "no_adhoc_series", "no_meeting")
+
+
+def _tolerate(exc: AppError, payload: dict[str, Any]) -> None:
+    if exc.code not in _NOT_CONFIGURED:
+        raise exc
+    log.warning("meeting operation for case %s not applied: %s", payload.get("case_id"), exc.message)
+
+
 def run_add_to_agenda(session: TenantSession, payload: dict[str, Any]) -> None:
+    try:
+        _add_to_agenda(session, payload)
+    except AppError as exc:
+        _tolerate(exc, payload)
+
+
+def run_schedule_meeting(session: TenantSession, payload: dict[str, Any]) -> None:
+    try:
+        _schedule_meeting(session, payload)
+    except AppError as exc:
+        _tolerate(exc, payload)
+
+
+def _add_to_agenda(session: TenantSession, payload: dict[str, Any]) -> None:
     params = payload.get("params") or {}
     purpose = PURPOSES.get(str(params.get("purpose", "plan_review")), Purpose.NEW_PLAN.value)
     priority = params.get("priority")
@@ -40,7 +69,7 @@ def run_add_to_agenda(session: TenantSession, payload: dict[str, Any]) -> None:
     )
 
 
-def run_schedule_meeting(session: TenantSession, payload: dict[str, Any]) -> None:
+def _schedule_meeting(session: TenantSession, payload: dict[str, Any]) -> None:
     params = payload.get("params") or {}
     adhoc.convene_for_case(
         session,

@@ -20,6 +20,14 @@ def register_schema(name: str, schema: dict[str, Any]) -> None:
     _REGISTERED[name] = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
 
 
+_PATHS: dict[str, dict[str, Any]] = {}
+
+
+def register_paths(paths: dict[str, dict[str, Any]]) -> None:
+    """Publish a module's endpoints (``{"/meetings": {"get": {...}}}``), registered from its API module."""
+    _PATHS.update(paths)
+
+
 def _resp(description: str, schema: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"description": description}
     if schema is not None:
@@ -41,7 +49,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def document(server_url: str) -> dict[str, Any]:
     task = {"$ref": "#/components/schemas/Task"}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Tsunagu API",
@@ -289,6 +297,8 @@ def document(server_url: str) -> dict[str, Any]:
             },
         },
     }
+    doc["paths"].update(_PATHS)
+    return doc
 
 
 @tenant_bp.get("/api/v1/openapi.json")
