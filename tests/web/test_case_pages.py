@@ -64,7 +64,7 @@ def test_the_workspace_shows_the_case_and_serves_its_diagram(runtime, yokohama, 
     assert "山田 花子" in page and "ヤマダ ハナコ" in page
     assert "1975-06-01（昭和50年6月1日）" in page
     assert 'data-highlight="intake"' in page
-    assert "支援調整会議" in page and "会議機能" in page  # says what is missing
+    assert "支援調整会議" in page and "会議のページ" in page  # points to the meeting records
     diagram = me.get(f"/cases/{case_id}/diagram.bpmn")
     assert diagram.status_code == 200 and diagram.mimetype == "application/xml"
     assert b'<bpmn:process id="casework"' in diagram.data
