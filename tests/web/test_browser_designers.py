@@ -215,9 +215,8 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
     api = _api(app, runtime, yokohama)
     older = api.start_case()["id"]
     _through_plan(api, older)
-    assert (
-        api.ready_tasks(older) == []
-    )  # rule 4: the next regular meeting (agenda, then the decision message)
+    # Yokohama's own routing table (workflows/tenants/yokohama): every plan to an ad hoc meeting in its ward
+    assert [t["name"] for t in api.ready_tasks(older)] == ["convene_adhoc"]
 
     page, foreign = _admin_page(runtime, yokohama, sign_in, live_server)
     page.goto(f"{live_server}/t/{yokohama.slug}/admin/designer/")
@@ -225,8 +224,8 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
     page.get_by_role("link", name="meeting_hybrid/meeting_route.dmn").click()
     page.locator("#designer[data-state=ready]").wait_for()
     assert page.locator("th.input-cell .clause").first.inner_text().strip() == "条件"  # Japanese labels
-    cell = page.locator('td[data-row-id="Rule_meeting_route_4"][data-col-id="Output_route"]')
-    assert cell.inner_text().strip() == '"scheduled"'
+    cell = page.locator('td[data-row-id="Rule_meeting_route_1"][data-col-id="Output_route"]')
+    assert cell.inner_text().strip() == '"adhoc"'
     screenshot(page, "designer-dmn-meeting-route", full_page=False)
 
     # a broken cell: the server's check names the file and the cell
@@ -238,14 +237,14 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
     problems = page.locator("#designer-problems li")
     assert "meeting_hybrid/meeting_route.dmn" in problems.first.inner_text()
 
-    # the new rule: everything else goes to the internal ad hoc meeting
+    # the new rule: every plan goes to the internal ad hoc meeting
     cell.click()
     page.keyboard.press("Control+A")
     page.keyboard.type('"adhoc_internal"')
     assert cell.inner_text().strip() == '"adhoc_internal"'
     page.locator("#designer-validate").click()
     page.locator("#designer[data-validated=ok]").wait_for()
-    page.locator("#designer-note").fill("定例の代わりに庁内随時会議へ")
+    page.locator("#designer-note").fill("随時会議を庁内のみに")
     page.locator("#designer-deploy-button").click()
     page.wait_for_url(re.compile(r"/admin/designer/edit/meeting_hybrid/meeting_route.dmn$"))
     assert "バージョン 2 を配備しました" in page.locator(".flashes").inner_text()
@@ -254,7 +253,7 @@ def test_an_administrator_edits_the_routing_table_and_a_new_case_is_routed_by_th
     newer = api.start_case()["id"]
     _through_plan(api, newer)
     assert [t["name"] for t in api.ready_tasks(newer)] == ["convene_internal"]
-    assert api.ready_tasks(older) == []  # the older case keeps version 1
+    assert [t["name"] for t in api.ready_tasks(older)] == ["convene_adhoc"]  # the older case keeps version 1
     assert not foreign, f"requests left the app's origin: {foreign}"
 
 
