@@ -18,14 +18,9 @@ from tests.notifications.conftest import (  # noqa: F401 - shared fixtures
     mail_settings,
     smtp_server,
 )
-from tests.web.conftest import (  # noqa: F401 - shared fixtures
-    act_as,
-    chromium,
-    live_server,
-    sign_in,
-    use_provider,
-    web_provider,
-)
+
+# (the Chromium fixtures stay in tests/web, one Playwright per session: the meetings browser test is there)
+from tests.web.conftest import act_as, use_provider, web_provider  # noqa: F401 - shared fixtures
 from tsunagu.core.session import transaction
 from tsunagu.meetings import services as meetings
 from tsunagu.tenancy.sync import sync_presets

@@ -163,6 +163,10 @@ def _object_visible(principal: Subject, action: str, obj: Any) -> bool:
         return True
     if action.startswith("task."):
         return _task_visible(principal, obj)
+    if action.startswith("meeting.") and getattr(obj, "org_unit_id", None) is None:
+        # A meeting of the whole municipality (a series without an org unit, e.g. Iwamizawa's case review):
+        # every holder of the action's roles; its agenda names a case only to that case's readers.
+        return True
     if hasattr(obj, "org_unit_id"):
         return in_scope(principal, obj.org_unit_id, ACTION_ROLES[action])
     return True

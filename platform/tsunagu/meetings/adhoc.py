@@ -20,6 +20,7 @@ from ..cases import services as cases
 from ..core.db import utcnow
 from ..core.errors import Conflict, NotFound
 from ..core.session import TenantSession
+from ..identity import permissions
 from ..notifications import services as notifications
 from ..tenancy.models import Tenant
 from .agenda import _units_up
@@ -188,6 +189,20 @@ def participants(session: TenantSession, meeting: Meeting) -> list[MeetingPartic
             .order_by(MeetingParticipant.created_at, MeetingParticipant.name)
         ).scalars()
     )
+
+
+def authorize_meeting(session: TenantSession, actor: Any, action: str, meeting: Meeting) -> None:
+    """Access to one meeting: the permission module's rule (its org unit), and besides, for reading it and
+    replying, the people invited to it — an external professional or another unit's provider is not in the
+    meeting's org unit, yet must see the invitation they answer. What the agenda shows of each case is still
+    decided case by case."""
+    if (
+        action in ("meeting.read", "meeting.reply")
+        and permissions.can(actor, action)
+        and any(p.user_id == actor.user_id for p in participants(session, meeting))
+    ):
+        return
+    permissions.authorize(actor, action, meeting)
 
 
 def reply(

@@ -46,7 +46,7 @@ def _body() -> dict[str, Any]:
 
 def _visible_meeting(meeting_id: str) -> Meeting:
     meeting = meetings.get_meeting(db(), parse_id(meeting_id))
-    permissions.authorize(g.principal, "meeting.read", meeting)  # another unit's meeting: 404
+    meetings.authorize_meeting(db(), g.principal, "meeting.read", meeting)  # another unit's meeting: 404
     return meeting
 
 

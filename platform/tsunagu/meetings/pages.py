@@ -67,7 +67,12 @@ def _actor(action: str, obj: Any = None) -> Any:
 
 def _meeting(meeting_id: str, action: str = "meeting.read") -> tuple[Meeting, Any]:
     meeting = meetings.get_meeting(db(), parse_id(meeting_id))
-    return meeting, _actor(action, meeting)
+    actor = current_actor()
+    try:
+        meetings.authorize_meeting(db(), actor, action, meeting)
+    except Forbidden:
+        raise Forbidden(_("Your roles do not allow this page.")) from None
+    return meeting, actor
 
 
 def _units(actor: Any) -> set[uuid.UUID] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .adhoc import (
     add_participant,
+    authorize_meeting,
     cancel_meeting,
     convene_for_case,
     event_of,
@@ -43,6 +44,7 @@ __all__ = [
     "add_to_agenda",
     "after_the_fact_ratio",
     "agenda",
+    "authorize_meeting",
     "calendar",
     "cancel_meeting",
     "convene_for_case",

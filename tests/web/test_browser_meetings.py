@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 
 import pypdf
 import pytest
@@ -18,8 +19,15 @@ from tests.web.browser_support import screenshot
 from tests.web.conftest import make_staff
 from tsunagu.core.session import transaction
 from tsunagu.meetings import services as meetings
+from tsunagu.tenancy.sync import sync_presets
 
 pytestmark = pytest.mark.browser
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def presets(runtime):
+    sync_presets(runtime, REPO / "tenants")
 
 
 def test_the_secretariat_runs_a_meeting_in_the_browser(client, runtime, presets, sign_in, live_server):
