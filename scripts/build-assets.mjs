@@ -21,6 +21,10 @@ const copies = [
   ["bpmn-js/dist/assets/diagram-js.css", "bpmn-js/diagram-js.css"],
   ["bpmn-js/dist/assets/bpmn-js.css", "bpmn-js/bpmn-js.css"],
   ["bpmn-js/dist/assets/bpmn-font", "bpmn-js/bpmn-font"],
+  // The API reference page (/t/<slug>/api/docs): Swagger UI renders the generated openapi.json.
+  ["swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"],
+  ["swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"],
+  ["swagger-ui-dist/LICENSE", "swagger-ui/LICENSE"],
 ];
 
 // The designers: frontend/designer/<name>.js → dist/designer/<name>.js (+ .css).

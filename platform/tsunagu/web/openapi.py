@@ -4,7 +4,7 @@ the request's Host header."""
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify
+from flask import Response, g, jsonify, render_template, url_for
 
 from . import api
 from .blueprints import tenant_bp
@@ -32,6 +32,12 @@ the same key and body answers the first answer again (`Idempotent-Replayed: true
 | code | meaning |
 |---|---|
 """ + "\n".join(f"| `{code}` | {meaning} |" for code, meaning in ERROR_CODES.items())
+
+
+@tenant_bp.get("/api/docs")
+def api_docs() -> str:
+    """The API reference, rendered in the browser by Swagger UI from ``openapi.json`` (served locally)."""
+    return render_template("api/docs.html", spec_url=url_for("tenant.openapi_json"))
 
 
 @tenant_bp.get("/api/v1/openapi.json")
