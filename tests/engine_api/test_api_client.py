@@ -79,9 +79,9 @@ def test_a_client_drives_a_case_from_intake_to_the_meeting_with_the_api_only(cli
     # Claim, save a draft, see it; the ETag read before the draft is now stale.
     before = a.ok("GET", f"/tasks/{intake['id']}")
     a.ok("POST", f"/tasks/{intake['id']}/claim", If_Match=before.headers["ETag"])
-    a.ok("PUT", f"/tasks/{intake['id']}/draft", {"data": {"consultation_summary": "途中まで"}})
+    a.ok("PUT", f"/tasks/{intake['id']}/draft", {"data": {"consultation_detail": "途中まで"}})
     shown = a.ok("GET", f"/tasks/{intake['id']}").get_json()
-    assert shown["draft"] == {"consultation_summary": "途中まで"} and shown["assignee"] == str(first.user.id)
+    assert shown["draft"] == {"consultation_detail": "途中まで"} and shown["assignee"] == str(first.user.id)
     data = fill(shown["form_schema"], {"screening_outcome": "continue"})
     stale = a.call("POST", f"/tasks/{intake['id']}/complete", {"data": data}, If_Match=before.headers["ETag"])
     assert stale.status_code == 412 and stale.get_json()["error"]["code"] == "precondition_failed"
