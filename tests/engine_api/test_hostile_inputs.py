@@ -222,4 +222,5 @@ def test_the_openapi_document_publishes_the_referral_schema_and_the_person_limit
     referral = schemas["Referral"]
     assert referral["additionalProperties"] is False
     assert all("maxLength" in p or "enum" in p for k, p in referral["properties"].items() if k != "contact")
-    assert schemas["NewCase"]["properties"]["person"]["properties"]["name"]["maxLength"] == 100
+    assert schemas["NewCase"]["properties"]["person"] == {"$ref": "#/components/schemas/PersonIn"}
+    assert schemas["PersonIn"]["properties"]["name"]["maxLength"] == 100
