@@ -223,3 +223,21 @@ def test_cases_list_pages_with_a_cursor_and_filters(client, runtime, tenant):
     assert {r["id"] for r in due} <= set(ids)
     bad = c.call("GET", "/cases?cursor=@@@")
     assert bad.status_code == 422 and bad.get_json()["error"]["details"][0]["field"] == "cursor"
+
+
+def test_beat_purges_idempotency_keys_past_their_retention(client, runtime, tenant):
+    from datetime import timedelta
+
+    from tsunagu.core.db import utcnow
+    from tsunagu.core.idempotency import RETENTION
+    from tsunagu.jobs.beat import purge_idempotency_keys
+
+    user = make_user(runtime, tenant, email="purge@example.jp", roles=["consultant"])
+    c = Client(client, tenant.slug, user.token)
+    c.ok("POST", "/cases", {"person": PERSON}, status=201, Idempotency_Key="old")
+    assert purge_idempotency_keys(runtime, utcnow(), force=True) == 0  # still within its retention
+    assert purge_idempotency_keys(runtime, utcnow() + RETENTION + timedelta(minutes=1), force=True) == 1
+    with transaction(runtime.sessions, tenant.id) as session:
+        assert session.execute(select(func.count()).select_from(IdempotencyRecord)).scalar() == 0
+    again = c.ok("POST", "/cases", {"person": PERSON}, status=201, Idempotency_Key="old")
+    assert "Idempotent-Replayed" not in again.headers  # a purged key starts afresh
