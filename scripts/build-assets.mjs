@@ -25,6 +25,10 @@ const copies = [
   ["fullcalendar/index.global.min.js", "fullcalendar/index.global.min.js"],
   ["@fullcalendar/core/locales/ja.global.min.js", "fullcalendar/ja.global.min.js"],
   ["../frontend/meetings/calendar.js", "meetings/calendar.js"],
+  // The API reference page (/t/<slug>/api/docs): Swagger UI renders the generated openapi.json.
+  ["swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"],
+  ["swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"],
+  ["swagger-ui-dist/LICENSE", "swagger-ui/LICENSE"],
 ];
 
 // The designers: frontend/designer/<name>.js → dist/designer/<name>.js (+ .css).

@@ -54,7 +54,7 @@ def register_views(app: Flask) -> None:
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
     from .identity import admin_views as _identity_admin_views  # noqa: F401
-    from .identity import api_views as _identity_api_views  # noqa: F401
+    from .identity import api as _identity_api  # noqa: F401
     from .identity import views as _identity_views  # noqa: F401
     from .inbox import views as _inbox_views  # noqa: F401
     from .inbox.pages import bp as inbox_pages

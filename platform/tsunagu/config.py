@@ -109,6 +109,8 @@ class Settings:
     #: Sign-in requests (start + callback: two per sign-in) per minute per tenant and client address; an office
     #: behind one NAT address signs in together at nine, so this is a brake on floods, not on people.
     signin_rate_limit_per_minute: int = 60
+    #: JSON API requests per minute per API token (429 ``rate_limited`` with ``Retry-After`` beyond).
+    api_rate_limit_per_minute: int = 3000
     #: PostgreSQL limits on the application's connections (web, worker, beat; never the migration role):
     #: connecting, one statement, waiting for a lock, and a transaction left idle. The client also gives up on
     #: a round trip after ``db_statement_timeout_seconds`` + 1 s, for a server that cannot answer at all.
@@ -326,6 +328,7 @@ class Settings:
             log_level=log_level,
             celery_queue=get("CELERY_QUEUE", "tsunagu") or "tsunagu",
             signin_rate_limit_per_minute=get_int("SIGNIN_RATE_LIMIT_PER_MINUTE", 60),
+            api_rate_limit_per_minute=get_int("API_RATE_LIMIT_PER_MINUTE", 3000),
             operator_issuer=operator_issuer,
             operator_client_id=operator_client_id,
             operator_client_secret=operator_client_secret,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.admin.definitions import V_N, V_N1, complete, deploy, instance_row
+from tests.support.api_errors import facts
 from tsunagu.admin.models import AdminOperation
 from tsunagu.core.session import transaction
 
@@ -107,7 +108,7 @@ def test_an_instance_that_changed_since_the_dry_run_is_left_alone(api, runtime, 
         f"/instances/{item['instance_id']}/migrate", json={"target_version": version_n1, "reason": "再試行"}
     )
     assert one.status_code == 409
-    assert one.get_json()["error"]["details"]["reasons"][0]["code"] == "task_replaced"
+    assert facts(one.get_json())["reasons"][0]["code"] == "task_replaced"
     with transaction(runtime.sessions, tenant.id) as session:
         migrations = select(AdminOperation).where(AdminOperation.action == "migrate")
         outcomes = sorted(o.outcome for o in session.execute(migrations).scalars())

@@ -69,11 +69,11 @@ class Api:
         self.base = f"/t/{slug}/api/v1"
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.client.get(self.base + path, headers=self.headers, **kw)
+    def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.get(self.base + path, headers={**self.headers, **(headers or {})}, **kw)
 
-    def post(self, path: str, **kw: Any) -> Any:
-        return self.client.post(self.base + path, headers=self.headers, **kw)
+    def post(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.post(self.base + path, headers={**self.headers, **(headers or {})}, **kw)
 
     def start_case(self, **extra: Any) -> dict[str, Any]:
         body = {

@@ -16,6 +16,7 @@ import requests
 
 from bench.memory import children, proc_status
 from tests.engine_api.driver import fill
+from tests.support.api_errors import problems as problems_of
 
 REPO = Path(__file__).resolve().parents[2]
 CASEWORK = (REPO / "workflows" / "casework" / "casework.bpmn").read_text(encoding="utf-8")
@@ -84,7 +85,7 @@ def test_the_expression_attack_keeps_a_gunicorn_worker_within_50_mib_and_answers
     try:
         worker = _wait_ready(base, process)
         api_base = f"{base}/t/{tenant.slug}/api/v1"
-        headers = {"Authorization": f"Bearer {admin.token}"}
+        headers = {"Authorization": f"Bearer {admin.token}", "Accept-Language": "en"}
         # Warm up the worker: load the deployment and validate a form (the attack is the only engine run).
         assert requests.get(f"{api_base}/tasks/{tasks[0]['id']}", headers=headers, timeout=30).ok
         invalid = requests.post(
@@ -102,7 +103,7 @@ def test_the_expression_attack_keeps_a_gunicorn_worker_within_50_mib_and_answers
             timeout=60,
         )
         assert upload.status_code == 422, upload.text[:500]
-        assert "too large" in " ".join(upload.json()["error"]["details"]["problems"])
+        assert "too large" in " ".join(problems_of(upload.json()))
 
         # At run time: completing a task whose gateway condition is the attack on task data.
         for task in tasks:

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from tests.engine_api.driver import Api, fill
+from tests.support.api_errors import fields
 from tsunagu.cases.models import CaseEvent
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import ProcessInstance
@@ -92,7 +93,7 @@ def test_form_errors_answer_422_per_field_and_keep_the_task_ready(api):
     (first,) = api.ready_tasks(case["id"])
     response = api.post(f"/tasks/{first['id']}/complete", json={"data": {}})
     assert response.status_code == 422
-    details = response.get_json()["error"]["details"]
+    details = fields(response.get_json())
     assert details and all(isinstance(v, list) and v for v in details.values())
     assert any("必須" in m for msgs in details.values() for m in msgs)
     assert [t["id"] for t in api.ready_tasks(case["id"])] == [first["id"]]

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.engine_api.driver import drive_to_monitoring
+from tests.support.api_errors import problems as problems_of
 from tsunagu.cases.services import fire_due_timers
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
@@ -79,7 +80,7 @@ def test_hostile_or_invalid_uploads_are_refused_and_deploy_nothing(api):
     ):
         response = _deploy(api, name, text)
         assert response.status_code == 422, response.get_json()
-        problems = " ".join(response.get_json()["error"]["details"]["problems"])
+        problems = " ".join(problems_of(response.get_json()))
         assert needle in problems, problems
     versions = [d["version"] for d in api.get("/definitions").get_json()]
     assert versions == [1]

@@ -48,3 +48,23 @@ def test_the_demo_without_redis_processes_jobs_inline_on_sqlite(demo_runtime: Ru
     assert relay_pending(demo_runtime) == 0
     assert process_message(demo_runtime, tenant.id, committed) is Outcome.DUPLICATE
     assert receipt_count(demo_runtime, tenant.id) == 1
+
+
+def test_a_retried_post_with_an_idempotency_key_starts_one_case_on_sqlite(demo_runtime: Runtime) -> None:
+    from sqlalchemy import func, select
+
+    from tests.factories import make_user
+    from tsunagu.app import create_app
+    from tsunagu.cases.models import Case
+
+    tenant = make_tenant(demo_runtime)
+    user = make_user(demo_runtime, tenant, roles=["consultant"])
+    client = create_app(demo_runtime.settings, demo_runtime).test_client()
+    headers = {"Authorization": f"Bearer {user.token}", "Idempotency-Key": "demo-1"}
+    body = {"person": {"name": "山田 花子", "name_kana": "ヤマダ ハナコ"}}
+    first = client.post(f"/t/{tenant.slug}/api/v1/cases", json=body, headers=headers)
+    again = client.post(f"/t/{tenant.slug}/api/v1/cases", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.get_json()
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    with transaction(demo_runtime.sessions, tenant.id) as session:
+        assert session.execute(select(func.count()).select_from(Case)).scalar() == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.factories import make_user
+from tests.support.api_errors import problems as problems_of
 from tests.web.test_browser_casework import _start_case
 from tsunagu.cases.models import Case
 from tsunagu.core.session import transaction
@@ -46,7 +47,7 @@ def test_uploading_the_hostile_diagram_is_refused_with_file_line_and_element(run
     }
     response = _upload(client, "yokohama", admin.token, files)
     assert response.status_code == 422
-    problems = response.get_json()["error"]["details"]["problems"]
+    problems = problems_of(response.get_json())
     assert any(p.startswith("hostile.bpmn:13: [hostile]") and "onerror" in p for p in problems)
     assert any(p.startswith("hostile.bpmn:21: [intake]") and "<script>" in p for p in problems)
     assert any(p.startswith("hostile.bpmn:32: [start_di]") and "javascript:" in p for p in problems)
@@ -59,7 +60,7 @@ def test_a_documented_casework_with_a_script_handler_is_refused(runtime, client,
     hostile, line = _with_documentation(CASEWORK.read_text(encoding="utf-8"))
     response = _upload(client, "yokohama", admin.token, {"casework.bpmn": hostile.encode("utf-8")})
     assert response.status_code == 422
-    problems = response.get_json()["error"]["details"]["problems"]
+    problems = problems_of(response.get_json())
     assert any(p.startswith(f"casework.bpmn:{line}: [casework]") and "onerror" in p for p in problems)
 
 

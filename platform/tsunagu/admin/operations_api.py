@@ -3,20 +3,128 @@ OpenAPI together): list and get instances, retry an incident, suspend / resume /
 migration dry run and run (one or bulk), and the diff of two versions.
 
 Reading needs ``instance.read`` (administrators, auditors), operating ``instance.operate`` (administrators);
-errors are the API's ``{"error": {"code", "message", "details"}}`` with messages "日本語 / English".
+every endpoint is declared with ``web.api.operation`` (request models validated, responses checked, in the
+OpenAPI document); errors are the API's ``{"error": {"code", "message", "details"}}``.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from flask import g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ValidationFailed
+from ..web.api import operation
 from ..web.blueprints import api_bp, require_permission
 from ..web.requests import db, parse_id
 from . import operations as ops
+
+# --- the API's models (declared once: request validation, the response check and the document) ---------
+
+_TAGS = ["instances"]
+State = Literal["running", "suspended", "completed", "terminated", "error"]
+Version = Annotated[int, Field(ge=1, le=2**31)]
+Reason = Annotated[str, Field(max_length=ops.REASON_MAX)]
+
+
+class InstanceQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Version | None = None
+    state: State | None = None
+    incident: Literal["", "open", "none"] = Field(
+        "", description="open: with an open incident; none: without"
+    )
+    limit: int = Field(100, ge=1, le=500)
+    page: int = Field(1, ge=1, le=2**31)
+
+
+class InstanceOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    case_id: str | None
+    process_id: str
+    version: int
+    status: str
+    open_incidents: int
+
+
+class InstanceList(BaseModel):
+    total: int
+    items: list[InstanceOut]
+
+
+class InstanceDetail(InstanceOut):
+    """The instance with its position, ready tasks, incidents, history and operations (variables only for
+    those who may see them)."""
+
+    position: list[Any]
+    incidents: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    operations: list[dict[str, Any]]
+
+
+class OperationResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason | None = Field(None, description="required")
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    incident_id: uuid.UUID | None = Field(None, description="default: the instance's open incident")
+    reason: Reason = ""
+
+
+class MigrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target_version: Version
+    reason: Reason | None = Field(None, description="required")
+    expected_version: Version | None = Field(None, description="the instance version a dry run reported")
+
+
+class DryRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target_version: Version
+    from_version: Version | None = None
+    instance_ids: list[uuid.UUID] | None = Field(None, max_length=ops.MAX_BATCH)
+
+
+class DryRunOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    target_version: int
+    movable: int
+    blocked: int
+    items: list[dict[str, Any]]
+
+
+class BulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID
+    expected_version: Version | None = None
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target_version: Version
+    reason: Reason | None = Field(None, description="required")
+    instances: list[BulkItem] = Field(min_length=1, max_length=ops.MAX_BATCH)
+
+
+class DiffQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    process: str = Field("casework", min_length=1, max_length=100)
+
+
+class VersionDiffOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    process_id: str
+    from_version: int
+    to_version: int
 
 
 def _body() -> dict[str, Any]:
@@ -90,6 +198,7 @@ def parse_filters(args: Any) -> dict[str, Any]:
 
 @api_bp.get("/instances")
 @require_permission("instance.read")
+@operation(query=InstanceQuery, resp={200: InstanceList}, errors=(403,), tags=_TAGS)
 def list_instances() -> Any:
     limit = min(_int(request.args.get("limit"), "limit") or 100, 500)
     offset = (_int(request.args.get("page"), "page") or 1) - 1
@@ -99,6 +208,7 @@ def list_instances() -> Any:
 
 @api_bp.get("/instances/<instance_id>")
 @require_permission("instance.read")
+@operation(resp={200: InstanceDetail}, errors=(403, 404), tags=_TAGS)
 def get_instance(instance_id: str) -> Any:
     detail = ops.instance_detail(db(), g.principal, parse_id(instance_id))
     i = detail.instance
@@ -150,6 +260,7 @@ def operation_json(o: Any) -> dict[str, Any]:
 
 @api_bp.post("/instances/<instance_id>/retry")
 @require_permission("instance.operate")
+@operation(json=RetryIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def retry(instance_id: str) -> Any:
     body = _body()
     incident = _uuid(body["incident_id"], "incident_id") if body.get("incident_id") else None
@@ -165,24 +276,28 @@ def _state_change(instance_id: str, action: str) -> Any:
 
 @api_bp.post("/instances/<instance_id>/suspend")
 @require_permission("instance.operate")
+@operation(json=ReasonIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def suspend(instance_id: str) -> Any:
     return _state_change(instance_id, "suspend")
 
 
 @api_bp.post("/instances/<instance_id>/resume")
 @require_permission("instance.operate")
+@operation(json=ReasonIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def resume(instance_id: str) -> Any:
     return _state_change(instance_id, "resume")
 
 
 @api_bp.post("/instances/<instance_id>/terminate")
 @require_permission("instance.operate")
+@operation(json=ReasonIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def terminate(instance_id: str) -> Any:
     return _state_change(instance_id, "terminate")
 
 
 @api_bp.post("/instances/<instance_id>/migrate")
 @require_permission("instance.operate")
+@operation(json=MigrateIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def migrate_one(instance_id: str) -> Any:
     body = _body()
     target = _int(body.get("target_version"), "target_version", required=True)
@@ -209,6 +324,7 @@ def _ids(value: Any) -> list[uuid.UUID] | None:
 
 @api_bp.post("/migrations/dry-run")
 @require_permission("instance.read")
+@operation(json=DryRunIn, resp={200: DryRunOut}, errors=(403, 404), tags=_TAGS)
 def migration_dry_run() -> Any:
     body = _body()
     target = _int(body.get("target_version"), "target_version", required=True)
@@ -233,6 +349,7 @@ def migration_dry_run() -> Any:
 
 @api_bp.post("/migrations")
 @require_permission("instance.operate")
+@operation(json=BulkIn, resp={200: OperationResult}, errors=(403, 404, 409), tags=_TAGS)
 def migration_run() -> Any:
     """Bulk: ``{"target_version", "reason", "instances": [{"id", "expected_version"}]}`` — typically the
     movable rows of a dry run, with the instance version the dry run reported."""
@@ -256,6 +373,7 @@ def migration_run() -> Any:
 
 @api_bp.get("/definitions/<int:from_version>/diff/<int:to_version>")
 @require_permission("instance.read")
+@operation(query=DiffQuery, resp={200: VersionDiffOut}, errors=(403, 404), tags=_TAGS)
 def version_diff(from_version: int, to_version: int) -> Any:
     process = request.args.get("process", "casework")[:100]
     diff = ops.version_diff(db(), from_version, to_version, process)

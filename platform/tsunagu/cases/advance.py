@@ -325,10 +325,13 @@ def deliver_message(
     def command(attempt: Attempt) -> engine.CommandResult:
         current = session.get(Case, (tenant_id, case_id))
         if current is None or current.process_instance_id is None:
-            raise Conflict("the case has no process", code="no_process")
+            raise Conflict("このケースにはプロセスがありません / the case has no process", code="no_process")
         instance = engine.lock_instance(session, current.process_instance_id)
         if instance is None or instance.status != "running":
-            raise Conflict("the case's process is not running", code="not_running")
+            raise Conflict(
+                "このケースのプロセスは実行中ではありません / the case's process is not running",
+                code="not_running",
+            )
         attempt.instance_id, attempt.element = instance.id, name
         attempt.context = {"message": name}
         result = engine.deliver_message(session, instance, name, payload)

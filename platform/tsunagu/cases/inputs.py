@@ -56,7 +56,7 @@ def parse_date(raw: Any, *, earliest: date | None = None) -> tuple[date | None, 
 
 def parse_person(raw: Any) -> PersonInput:
     if not isinstance(raw, dict):
-        raise ValidationFailed("person is required", details={"person": [REQUIRED]})
+        raise ValidationFailed("本人の情報が必要です / person is required", details={"person": [REQUIRED]})
     errors: dict[str, list[str]] = {}
     name, problem = one_line(raw.get("name"), limits.PERSON_NAME_MAX)
     if problem:
@@ -82,7 +82,10 @@ def parse_org_unit(raw: Any) -> str | None:
         return None
     code, problem = one_line(raw, limits.ORG_UNIT_CODE_MAX)
     if problem:
-        raise ValidationFailed("org_unit must be a code", details={"org_unit": ["形式が正しくありません"]})
+        raise ValidationFailed(
+            "組織はコードで指定してください / org_unit must be a code",
+            details={"org_unit": ["形式が正しくありません"]},
+        )
     return code
 
 
@@ -90,7 +93,10 @@ def check_message_payload(name: str, payload: Any) -> dict[str, Any]:
     """A message payload is an object, bounded in size, nesting and text; a ``referral_received`` payload
     is a referral (``cases.referral``)."""
     if not isinstance(payload, dict):
-        raise ValidationFailed("payload must be an object", details={"payload": ["形式が正しくありません"]})
+        raise ValidationFailed(
+            "payload はオブジェクトにしてください / payload must be an object",
+            details={"payload": ["形式が正しくありません"]},
+        )
     limits.require_fits(
         payload,
         "payload",

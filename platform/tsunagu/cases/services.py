@@ -99,7 +99,9 @@ def start_case(
             select(OrgUnit).where(OrgUnit.code == org_unit_code, OrgUnit.active.is_(True))
         ).scalar_one_or_none()
         if unit is None:
-            raise ValidationFailed("unknown org unit", details={"org_unit": ["存在しない組織です"]})
+            raise ValidationFailed(
+                "存在しない組織です / unknown org unit", details={"org_unit": ["存在しない組織です"]}
+            )
         requested = unit.id
     org_unit_id = permissions.creation_unit(actor, requested) if actor is not None else requested
     if org_unit_id is None:
@@ -112,7 +114,7 @@ def start_case(
     engine.ensure_library_deployed(session, library_root, LANE_ROLES, tenant.slug)
     row = engine.latest_deployment_for(session, "casework")
     if row is None:
-        raise NotFound("no deployment holds the casework process")
+        raise NotFound("ケースワークの定義がありません / no deployment holds the casework process")
     deployment = engine.load_deployment(session, row.id)
     person = Person(
         tenant_id=tenant_id,

@@ -10,11 +10,19 @@ class AppError(Exception):
     code = "bad_request"
 
     def __init__(
-        self, message: str, *, details: dict[str, Any] | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details or {}
+        #: ``{field: [message, ...]}``, ``{"problems": [problem, ...]}`` or facts (``{"element": ...}``); the
+        #: API words every form as one list of ``{field | file, line, element, code, message}`` (``web/errors``)
+        self.details: dict[str, Any] = details or {}
+        self.headers = headers or {}
         if code:
             self.code = code
 
@@ -49,3 +57,20 @@ class Unprocessable(AppError):
 
     status = 422
     code = "unprocessable"
+
+
+class PreconditionFailed(AppError):
+    """``If-Match`` named a version of the resource that is no longer the current one."""
+
+    status = 412
+    code = "precondition_failed"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"

@@ -90,7 +90,7 @@ def load_deployment(session: TenantSession, deployment_id: uuid.UUID) -> LoadedD
             return hit
     row = session.get(Deployment, (tenant_id, deployment_id))
     if row is None:
-        raise NotFound("deployment not found")
+        raise NotFound("定義のバージョンが見つかりません / deployment not found")
     loaded = LoadedDeployment(
         id=row.id, version=row.version, bundle=parse_files(row.files), forms=_forms_of(row.files)
     )

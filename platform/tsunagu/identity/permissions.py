@@ -73,6 +73,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "case.read": _CASE_READERS,
     "case.create": _WRITERS,
     "case.message": _WRITERS | {Role.MEETING_SECRETARIAT.value},
+    # 支援経過記録: case workers and the providers delivering support
+    "case.record_progress": _WRITERS | {Role.PROVIDER.value},
     "org_unit.read": ALL_ROLES,
     "org_unit.update": frozenset({ADMIN}),
     "definition.read": frozenset({ADMIN, AUDITOR}),
@@ -224,7 +226,10 @@ def check_roles(principal: Subject | None, roles: Iterable[str]) -> None:
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not (principal.roles & wanted):
-        raise Forbidden("you do not have the role this needs: " + ", ".join(sorted(wanted)))
+        raise Forbidden(
+            "この操作に必要な役割がありません / you do not have the role this needs",
+            details={"roles": [", ".join(sorted(wanted))]},
+        )
 
 
 def _grant_clauses(principal: Subject, tasks: Any) -> list[ColumnElement[bool]]:

@@ -46,7 +46,10 @@ def _visible(actor: Principal) -> Any:
 
 def task_query(actor: Principal, scope: str = "mine", state: str = "ready") -> Select[Any]:
     if scope not in SCOPES:
-        raise ValidationFailed("unknown scope", details={"scope": [f"one of {', '.join(SCOPES)}"]})
+        raise ValidationFailed(
+            "表示範囲の指定が正しくありません / unknown scope",
+            details={"scope": [f"one of {', '.join(SCOPES)}"]},
+        )
     stmt = select(HumanTask).where(HumanTask.state == state)
     if scope == "mine":
         stmt = stmt.where(HumanTask.assignee_id == actor.user_id)

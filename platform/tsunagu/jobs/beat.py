@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import models as _models  # noqa: F401 - every mapper configured before the first job
@@ -41,6 +41,7 @@ class TickResult:
     timers_fired: int = 0
     digests: int = 0
     escalations: int = 0
+    idempotency_purged: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -82,7 +83,38 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
     except Exception as exc:
         log.exception("daily reminders failed")
         result.errors.append(f"reminders: {type(exc).__name__}: {exc}")
+
+    try:
+        result.idempotency_purged = purge_idempotency_keys(runtime, now)
+    except Exception as exc:
+        _log_failure("purging idempotency keys failed", exc)
+        result.errors.append(f"idempotency: {type(exc).__name__}: {exc}")
     return result
+
+
+#: How often a beat process deletes the API's idempotency keys past ``core.idempotency.RETENTION``.
+IDEMPOTENCY_PURGE_INTERVAL = timedelta(hours=1)
+_last_purge: dict[int, datetime] = {}
+
+
+def purge_idempotency_keys(runtime: Runtime, now: datetime | None = None, *, force: bool = False) -> int:
+    """Delete expired ``Idempotency-Key`` answers, tenant by tenant (each under its own RLS binding), at most
+    once per :data:`IDEMPOTENCY_PURGE_INTERVAL` per runtime."""
+    from ..core import idempotency
+    from ..core.db import utcnow
+    from ..core.session import transaction
+    from ..tenancy.services import list_tenants
+
+    moment = now or utcnow()
+    last = _last_purge.get(id(runtime))
+    if not force and last is not None and moment - last < IDEMPOTENCY_PURGE_INTERVAL:
+        return 0
+    _last_purge[id(runtime)] = moment
+    purged = 0
+    for tenant in list_tenants(runtime):
+        with transaction(runtime.sessions, tenant.id) as session:
+            purged += idempotency.purge_expired(session, moment)
+    return purged
 
 
 def _is_outage(exc: BaseException) -> bool:

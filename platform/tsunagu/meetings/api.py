@@ -11,18 +11,160 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from flask import g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ValidationFailed
 from ..identity import permissions
+from ..web.api import operation
 from ..web.blueprints import api_bp, require_permission
-from ..web.openapi import register_paths, register_schema
 from ..web.requests import db, parse_id
 from . import services as meetings
 from .models import Meeting, MeetingParticipant, MeetingSeries
 from .series import MAX_RANGE_DAYS
+
+# --- the API's models (declared once: validation of the request, the response check and the document) ---
+
+_TAGS = ["meetings"]
+Kind = Literal["municipal", "consultant", "person", "provider", "external", "reviewer", "member"]
+Outcome = Literal["approve", "approve_with_changes", "revise", "reject", "postpone"]
+
+
+class MeetingRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: date = Field(alias="from", description="first day")
+    to: date = Field(description=f"last day (at most {MAX_RANGE_DAYS} days after the first)")
+
+
+class CalendarEntry(BaseModel):
+    """A meeting in a range: stored (``id``), or computed from its series beyond the horizon (``planned``)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+    title: str
+    status: str
+    starts_at: str
+
+
+class MeetingCalendar(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from")
+    to: str
+    meetings: list[CalendarEntry]
+
+
+class AgendaEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    case_id: str
+    position: int
+    purpose: str
+    after_the_fact: bool
+    outcome: str | None = None
+
+
+class ParticipantOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    kind: str
+    reply: str | None = None
+    written_input: str | None = None
+    attended: bool | None = None
+
+
+class MeetingOut(BaseModel):
+    """A meeting with its agenda (cases by id only), participants, who is missing and the 事後報告 ratio."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    title: str
+    status: str
+    starts_at: str
+    ends_at: str
+    adhoc: bool
+    agenda: list[AgendaEntry]
+    participants: list[ParticipantOut]
+    missing: list[str]
+
+
+class AttendanceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    attended: bool
+    organisation: str = Field("", max_length=200)
+    condition_note: str = Field("", max_length=2000)
+
+
+class AttendanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attendance: list[AttendanceEntry] = Field(max_length=200)
+
+
+class ProviderRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str = Field(max_length=200)
+    role: str = Field(max_length=500)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    case_id: uuid.UUID
+    outcome: Outcome
+    notes: str = Field("", max_length=10000)
+    roles: list[ProviderRole] | None = Field(None, max_length=50)
+    next_review_date: date | None = None
+
+
+class DecisionOut(BaseModel):
+    case_id: str
+    outcome: str
+    meeting_id: str
+    decided_at: str | None
+
+
+class ParticipantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    organisation: str = Field("", max_length=200)
+    user_id: uuid.UUID | None = None
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reply: Literal["attend", "decline"]
+    written_input: str = Field("", max_length=10000)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=2000)
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    starts_at: datetime = Field(description="ISO 8601 with a time zone")
+    venue: str | None = Field(None, max_length=500)
+
+
+class FeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    series_id: uuid.UUID | None = Field(
+        None, description="a series' feed (secretariat); default: the caller's own"
+    )
+
+
+class FeedOut(BaseModel):
+    id: str
+    url: str
+
+
+class FeedRevoked(BaseModel):
+    id: str
+    revoked: bool
 
 
 def _date_arg(name: str, default: date | None = None) -> date:
@@ -121,6 +263,7 @@ def meeting_json(meeting: Meeting) -> dict[str, Any]:
 
 @api_bp.get("/meetings")
 @require_permission("meeting.read")
+@operation(query=MeetingRange, resp={200: MeetingCalendar}, errors=(403,), tags=_TAGS)
 def list_meetings() -> Any:
     start = _date_arg("from")
     end = _date_arg("to")
@@ -145,12 +288,14 @@ def list_meetings() -> Any:
 
 @api_bp.get("/meetings/<meeting_id>")
 @require_permission("meeting.read")
+@operation(resp={200: MeetingOut}, errors=(403, 404), tags=_TAGS)
 def get_meeting(meeting_id: str) -> Any:
     return jsonify(meeting_json(_visible_meeting(meeting_id)))
 
 
 @api_bp.post("/meetings/<meeting_id>/attendance")
 @require_permission("meeting.manage")
+@operation(json=AttendanceIn, resp={200: MeetingOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_attendance(meeting_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     meetings.record_attendance(db(), meeting, _body().get("attendance"))
@@ -159,6 +304,7 @@ def post_attendance(meeting_id: str) -> Any:
 
 @api_bp.post("/meetings/<meeting_id>/decisions")
 @require_permission("meeting.manage")
+@operation(json=DecisionIn, resp={200: DecisionOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_decision(meeting_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     body = _body()
@@ -190,6 +336,7 @@ def post_decision(meeting_id: str) -> Any:
 
 @api_bp.post("/meetings/<meeting_id>/participants")
 @require_permission("meeting.manage")
+@operation(json=ParticipantIn, resp={201: ParticipantOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_participant(meeting_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     body = _body()
@@ -214,6 +361,7 @@ def post_participant(meeting_id: str) -> Any:
 
 @api_bp.post("/meetings/<meeting_id>/participants/<participant_id>/reply")
 @require_permission("meeting.reply")
+@operation(json=ReplyIn, resp={200: ParticipantOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_reply(meeting_id: str, participant_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     body = _body()
@@ -229,6 +377,7 @@ def post_reply(meeting_id: str, participant_id: str) -> Any:
 
 @api_bp.post("/meetings/<meeting_id>/cancel")
 @require_permission("meeting.manage")
+@operation(json=CancelIn, resp={200: MeetingOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_cancel(meeting_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     meetings.cancel_meeting(db(), meeting, str(_body().get("reason") or ""))
@@ -237,6 +386,7 @@ def post_cancel(meeting_id: str) -> Any:
 
 @api_bp.post("/meetings/<meeting_id>/move")
 @require_permission("meeting.manage")
+@operation(json=MoveIn, resp={200: MeetingOut}, errors=(403, 404, 409), tags=_TAGS)
 def post_move(meeting_id: str) -> Any:
     meeting = _visible_meeting(meeting_id)
     body = _body()
@@ -253,6 +403,7 @@ def post_move(meeting_id: str) -> Any:
 
 @api_bp.post("/meetings/feeds")
 @require_permission("meeting.read")
+@operation(json=FeedIn, resp={201: FeedOut}, errors=(403, 404), tags=_TAGS)
 def post_feed() -> Any:
     """A secret iCalendar feed URL for the caller (default) or one series (``{"series_id"}``, managers)."""
     from .feeds import create_feed
@@ -271,134 +422,10 @@ def post_feed() -> Any:
 
 @api_bp.post("/meetings/feeds/<feed_id>/revoke")
 @require_permission("meeting.read")
+@operation(resp={200: FeedRevoked}, errors=(403, 404), tags=_TAGS)
 def revoke_feed(feed_id: str) -> Any:
     from .feeds import revoke_feed as revoke
 
     manager = permissions.can(g.principal, "meeting.manage")
     feed = revoke(db(), parse_id(feed_id), None if manager else g.principal.user_id)
     return jsonify({"id": str(feed.id), "revoked": True})
-
-
-_MEETING = {"$ref": "#/components/schemas/Meeting"}
-register_schema(
-    "Meeting",
-    {
-        "type": "object",
-        "description": "A meeting, or for GET meetings {from, to, meetings: [...]}",
-        "properties": {
-            "id": {"type": ["string", "null"]},
-            "title": {"type": "string"},
-            "status": {"enum": ["scheduled", "cancelled", "held", "planned"]},
-            "starts_at": {"type": "string", "format": "date-time"},
-            "agenda": {"type": "array", "items": {"type": "object"}},
-            "participants": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-)
-_ERR = {"$ref": "#/components/schemas/Error"}
-
-
-def _op(
-    summary: str, body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": _MEETING}}},
-            **{
-                str(c): {"description": d, "content": {"application/json": {"schema": _ERR}}}
-                for c, d in (
-                    (401, "No or invalid token"),
-                    (403, "Role not allowed"),
-                    (404, "Not found"),
-                    (409, "Conflict"),
-                    (422, "Data does not fit"),
-                )
-            },
-        },
-    }
-    if params:
-        op["parameters"] = params
-    if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return op
-
-
-_ID = [{"name": "meeting_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
-_DATE = {"type": "string", "format": "date"}
-
-register_paths(
-    {
-        "/meetings": {
-            "get": _op(
-                "会議の一覧: meetings from..to (dates past the generated horizon come as planned)",
-                params=[
-                    {"name": "from", "in": "query", "required": True, "schema": _DATE},
-                    {"name": "to", "in": "query", "required": True, "schema": _DATE},
-                ],
-            )
-        },
-        "/meetings/{meeting_id}": {"get": _op("会議と議題: a meeting with its agenda", params=_ID)},
-        "/meetings/{meeting_id}/attendance": {
-            "post": _op(
-                "出席の記録",
-                {
-                    "type": "object",
-                    "required": ["attendance"],
-                    "properties": {
-                        "attendance": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "kind", "attended"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "kind": {
-                                        "enum": [
-                                            "municipal",
-                                            "consultant",
-                                            "person",
-                                            "provider",
-                                            "external",
-                                            "reviewer",
-                                            "member",
-                                        ]
-                                    },
-                                    "attended": {"type": "boolean"},
-                                    "organisation": {"type": "string"},
-                                    "condition_note": {"type": "string"},
-                                },
-                            },
-                        }
-                    },
-                },
-                _ID,
-            )
-        },
-        "/meetings/{meeting_id}/decisions": {
-            "post": _op(
-                "議題ごとの決定: moves the case on (meeting_decided)",
-                {
-                    "type": "object",
-                    "required": ["case_id", "outcome"],
-                    "properties": {
-                        "case_id": {"type": "string", "format": "uuid"},
-                        "outcome": {
-                            "enum": ["approve", "approve_with_changes", "revise", "reject", "postpone"]
-                        },
-                        "notes": {"type": "string"},
-                        "roles": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"provider": {"type": "string"}, "role": {"type": "string"}},
-                            },
-                        },
-                        "next_review_date": _DATE,
-                    },
-                },
-                _ID,
-            )
-        },
-    }
-)

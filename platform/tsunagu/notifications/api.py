@@ -1,17 +1,17 @@
 """JSON API of the notification centre under ``/t/<slug>/api/v1/notifications`` (bearer tokens).
 
-Plain views: the JSON API issue's schema mechanism (schemas in code, a generated OpenAPI document) had not
-landed when these were written; they use the one error shape ``{"error": {...}}`` of ``core.errors``.
+Declared with ``web.api.operation`` (models below), so they are validated and in the OpenAPI document.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from flask import g, jsonify, request
+from flask import g
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from ..core.errors import ValidationFailed
 from ..identity.models import ALL_ROLES
+from ..web.api import operation
 from ..web.blueprints import api_bp, require_roles
 from ..web.requests import db, parse_id
 from . import centre
@@ -30,63 +30,101 @@ def _item_json(item: centre.Item) -> dict[str, Any]:
     }
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    try:
-        return min(max(int(request.args.get(name, str(default))), low), high)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name} must be a number", details={name: ["数値で指定してください"]}
-        ) from None
+class Label(BaseModel):
+    ja: str
+    en: str
+
+
+class Subject(BaseModel):
+    title: str
+    detail: str
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: str
+    label: Label
+    created_at: str
+    read: bool
+    link: str
+    subject: Subject | None
+    counts: dict[str, int] | None
+
+
+class NotificationList(BaseModel):
+    unread: int
+    items: list[NotificationOut]
+
+
+class NotificationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    show: Literal["all", "unread"] = "all"
+    limit: int = Field(30, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class MarkedRead(BaseModel):
+    id: str
+    read: bool
+    unread: int
+
+
+class MarkedAll(BaseModel):
+    marked: int
+    unread: int
+
+
+Channel = Literal["in_app", "email", "digest"]
+
+
+class Preferences(RootModel[dict[str, Channel]]):
+    """Channel per notification kind: ``in_app``, ``email`` (at once) or ``digest``."""
+
+
+_TAGS = ["notifications"]
 
 
 @api_bp.get("/notifications")
 @require_roles(*ALL_ROLES)
-def list_notifications() -> Any:
+@operation(query=NotificationQuery, resp={200: NotificationList}, tags=_TAGS)
+def list_notifications(query: NotificationQuery) -> Any:
+    """The caller's notifications, newest first, and the unread count."""
     principal = g.principal
     items = centre.list_items(
-        db(),
-        principal,
-        unread_only=request.args.get("show") == "unread",
-        limit=_int_arg("limit", 30, 1, 200),
-        offset=_int_arg("offset", 0, 0, 1_000_000),
+        db(), principal, unread_only=query.show == "unread", limit=query.limit, offset=query.offset
     )
-    return jsonify(
-        {"unread": centre.unread_count(db(), principal.user_id), "items": [_item_json(i) for i in items]}
-    )
+    return {"unread": centre.unread_count(db(), principal.user_id), "items": [_item_json(i) for i in items]}
 
 
 @api_bp.post("/notifications/<notification_id>/read")
 @require_roles(*ALL_ROLES)
+@operation(resp={200: MarkedRead}, errors=(404,), tags=_TAGS)
 def mark_notification_read(notification_id: str) -> Any:
     principal = g.principal
     centre.mark_read(db(), principal.user_id, parse_id(notification_id))
-    return jsonify(
-        {"id": notification_id, "read": True, "unread": centre.unread_count(db(), principal.user_id)}
-    )
+    return {"id": notification_id, "read": True, "unread": centre.unread_count(db(), principal.user_id)}
 
 
 @api_bp.post("/notifications/read-all")
 @require_roles(*ALL_ROLES)
+@operation(resp={200: MarkedAll}, tags=_TAGS)
 def mark_all_notifications_read() -> Any:
     principal = g.principal
-    return jsonify({"marked": centre.mark_all_read(db(), principal.user_id), "unread": 0})
+    return {"marked": centre.mark_all_read(db(), principal.user_id), "unread": 0}
 
 
 @api_bp.get("/notifications/preferences")
 @require_roles(*ALL_ROLES)
+@operation(resp={200: Preferences}, tags=_TAGS)
 def get_notification_preferences() -> Any:
     chosen = centre.preferences(db(), g.principal.user_id)
-    return jsonify({key: mode.value for key, mode in chosen.items()})
+    return {key: mode.value for key, mode in chosen.items()}
 
 
 @api_bp.put("/notifications/preferences")
 @require_roles(*ALL_ROLES)
-def put_notification_preferences() -> Any:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-        raise ValidationFailed(
-            'body must be {"<kind>": "in_app" | "email" | "digest", ...}',
-            details={"body": ["JSON オブジェクトが必要です"]},
-        )
-    chosen = centre.set_preferences(db(), g.principal.user_id, body)
-    return jsonify({key: mode.value for key, mode in chosen.items()})
+@operation(json=Preferences, resp={200: Preferences}, tags=_TAGS)
+def put_notification_preferences(json: Preferences) -> Any:
+    """Set the channel of some kinds (the others keep theirs); an unknown kind is 422."""
+    chosen = centre.set_preferences(db(), g.principal.user_id, dict(json.root))
+    return {key: mode.value for key, mode in chosen.items()}

@@ -11,10 +11,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, jsonify, request
+from flask.globals import request_ctx
+from werkzeug.exceptions import BadRequest
 
-from ..core import context
-from ..core.errors import NotFound, Unauthorized
+from ..core import context, idempotency
+from ..core.errors import AppError, NotFound, Unauthorized, UnsupportedMediaType
 from .hooks import hooks
 from .requests import db, open_db
 
@@ -45,16 +47,73 @@ def _add_tenant(_endpoint: str, values: dict[str, Any]) -> None:
         values["tenant"] = g.tenant.slug
 
 
+#: Bodies the API reads: JSON, and multipart where files are uploaded (``POST definitions``).
+_BODY_TYPES = ("application/json", "multipart/form-data")
+
+
 @api_bp.before_request
-def _authenticate_api() -> None:
+def _authenticate_api() -> Any:
+    if request.method == "OPTIONS":  # what a path allows, as JSON (never Flask's empty HTML answer)
+        adapter = request_ctx.url_adapter
+        methods = sorted(adapter.allowed_methods()) if adapter is not None else []
+        return jsonify({"allow": methods}), 200, {"Allow": ", ".join(methods)}
+    if request.method in ("POST", "PUT", "PATCH") and (request.content_length or request.data):
+        mimetype = request.mimetype or ""
+        if mimetype not in _BODY_TYPES and not mimetype.endswith("+json"):
+            raise UnsupportedMediaType(
+                "Content-Type は application/json にしてください / send the body as application/json",
+                details={"Content-Type": [f"{mimetype or '(なし / none)'}: application/json が必要です"]},
+            )
+        if request.is_json:
+            try:
+                request.get_json()  # parsed once here (and cached): malformed JSON is 400, never "{}"
+            except BadRequest:
+                raise AppError(
+                    "本文を JSON として読めません / the body is not valid JSON", code="bad_json"
+                ) from None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("a bearer API token is required")
+        raise Unauthorized("API トークン（Bearer）が必要です / a bearer API token is required")
     principal = hooks().authenticate_token(db(), token.strip())
     if principal is None:
-        raise Unauthorized("the API token is invalid, revoked, or belongs to another tenant")
+        raise Unauthorized(
+            "API トークンが無効か、失効しているか、別の自治体のものです"
+            " / the API token is invalid, revoked, or belongs to another tenant"
+        )
     g.principal = principal
+    if request.method == "POST" and "Idempotency-Key" in request.headers:
+        return _begin_idempotent()
+    return None
+
+
+def _begin_idempotent() -> Any:
+    """Take the request's ``Idempotency-Key``, or answer again what the first request with it answered."""
+    key = idempotency.check_key(request.headers["Idempotency-Key"])
+    print_ = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
+    record, answer = idempotency.begin(db(), g.principal.user_id, key, print_)
+    if answer is not None:
+        headers = {"Idempotent-Replayed": "true"}
+        if answer.etag:
+            headers["ETag"] = answer.etag
+        return Response(answer.body, status=answer.status_code, mimetype=answer.mimetype, headers=headers)
+    g._idempotency = record
+    return None
+
+
+@api_bp.after_request
+def _finish_idempotent(response: Response) -> Response:
+    record = g.pop("_idempotency", None)
+    if record is not None and response.status_code < 400:  # errors roll back: the key is free again
+        idempotency.finish(
+            db(),
+            record,
+            response.status_code,
+            response.mimetype or "application/json",
+            response.headers.get("ETag", ""),
+            response.get_data(as_text=True),
+        )
+    return response
 
 
 def require_roles(*roles: str) -> Callable[[F], F]:

@@ -11,6 +11,8 @@ from typing import Any
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _UNTENANTED = ("/healthz", "/readyz", "/static/")
+#: Where a host/path tenant mismatch is sent: nothing is served under it.
+MISMATCH_PREFIX = "/__tenant_mismatch__"
 
 
 class TenantHostMiddleware:
@@ -33,9 +35,10 @@ class TenantHostMiddleware:
         if slug:
             path = environ.get("PATH_INFO", "") or "/"
             if path.startswith("/t/"):
-                # A tenant host asking for another tenant's path form would be confusing at best.
+                # A tenant host asking for another tenant's path form would be confusing at best: no route
+                # serves it (404), and keeping the path tells the error handlers an API client asked (JSON).
                 if not (path == f"/t/{slug}" or path.startswith(f"/t/{slug}/")):
-                    environ["PATH_INFO"] = "/__tenant_mismatch__"
+                    environ["PATH_INFO"] = MISMATCH_PREFIX + path
             elif not path.startswith(_UNTENANTED):
                 environ["PATH_INFO"] = f"/t/{slug}{path}"
         return self.app(environ, start_response)

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..core.db import is_database_unavailable
 from ..core.errors import AppError
+from . import errors
 from .health import readiness
 from .requests import note_database_unavailable, wants_json
 
@@ -49,23 +50,33 @@ def database_unavailable() -> Any:
     database nor the session for browsers."""
     note_database_unavailable()
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if errors.is_api_request():
+        return errors.api_error(503, "database_unavailable", DATABASE_UNAVAILABLE, headers=headers)
     if wants_json():
         body = {"error": {"code": "database_unavailable", "message": DATABASE_UNAVAILABLE}}
         return jsonify(body), 503, headers
     return render_template("unavailable.html", message=DATABASE_UNAVAILABLE), 503, headers
 
 
-def _render_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Any:
+def _render_error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    if errors.is_api_request():  # the API's one error language, whatever raised it
+        return errors.api_error(status, code, message, details, headers)
     if wants_json():
         body: dict[str, Any] = {"error": {"code": code, "message": message}}
         if details:
             body["error"]["details"] = details
-        return jsonify(body), status
-    return render_template("error.html", status=status, code=code, message=message), status
+        return jsonify(body), status, headers or {}
+    return render_template("error.html", status=status, code=code, message=message), status, headers or {}
 
 
 def _app_error(exc: AppError) -> Any:
-    return _render_error(exc.status, exc.code, exc.message, exc.details)
+    return _render_error(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
 def _http_error(exc: HTTPException) -> Any:
@@ -75,6 +86,14 @@ def _http_error(exc: HTTPException) -> Any:
         log.warning("database unavailable: %s", original)
         return database_unavailable()
     status = exc.code or 500
+    if errors.is_api_request():  # Werkzeug's texts are English only and 413 does not say the limit
+        code, message = errors.http_message(status, errors.request_language())
+        details = (
+            [{"code": code, "limit": current_app.config.get("MAX_CONTENT_LENGTH")}] if status == 413 else None
+        )
+        headers = dict(exc.get_headers())
+        headers.pop("Content-Type", None)
+        return errors.api_error(status, code, message, details, headers)
     code = (exc.name or "error").lower().replace(" ", "_")
     return _render_error(status, code, exc.description or exc.name or "error")
 
