@@ -6,6 +6,7 @@ from .engine import models as engine_models
 from .identity import models as identity_models
 from .inbox import models as inbox_models
 from .notifications import models as notifications_models
+from .sharing import models as sharing_models
 from .tenancy import models as tenancy_models
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "inbox_models",
     "notifications_models",
     "outbox_models",
+    "sharing_models",
     "tenancy_models",
 ]

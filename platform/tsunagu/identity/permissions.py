@@ -73,6 +73,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "case.read": _CASE_READERS,
     "case.create": _WRITERS,
     "case.message": _WRITERS | {Role.MEETING_SECRETARIAT.value},
+    "case.consent": _WRITERS,  # record or withdraw the person's consent (同意)
+    "case.record": _WRITERS | {Role.PROVIDER.value},  # add a progress record (支援経過記録)
     "org_unit.read": ALL_ROLES,
     "org_unit.update": frozenset({ADMIN}),
     "definition.read": frozenset({ADMIN, AUDITOR}),

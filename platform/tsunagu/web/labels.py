@@ -22,6 +22,11 @@ EVENT_KINDS = {
     "closed": _l("Case closed"),
     "progress_record": _l("Progress record added"),
     "incident": _l("Incident"),
+    "consent_recorded": _l("Consent recorded"),
+    "consent_narrowed": _l("Consent partly withdrawn"),
+    "consent_withdrawn": _l("Consent withdrawn"),
+    "consent_expired": _l("Consent expired"),
+    "meeting_item_promoted": _l("Support meeting record moved into the case file"),
 }
 
 PROGRESS_METHODS = {
