@@ -181,6 +181,7 @@ def _workspace_page(
     )
     shared = {
         "info": info,
+        "case_id": ws.case.id,
         "sharing_label": sharing.label,
         "sharing_categories": sharing.CATEGORIES,
         "sharing_sources": sharing.SOURCES,
