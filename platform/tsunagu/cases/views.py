@@ -66,9 +66,19 @@ def show_case(case_id: str) -> Any:
     info = information.case_information(session, case, principal, workspace.case_topics(session, case))
     detail = services.case_detail(session, case)
     if not info.file_full:
-        # No legal basis for the case file: the anonymised summary only, and the history without contents.
+        # No legal basis for the case file: the anonymised summary, and the history as process steps only
+        # (which step, when) — without what was submitted or who did it.
         detail["person"] = info.summary
-        detail["history"] = [{"kind": h["kind"], "at": h["at"]} for h in detail["history"]]
+        detail["history"] = [
+            {
+                "kind": h["kind"],
+                "element": h["element"],
+                "title": h["title"],
+                "task_id": h["task_id"],
+                "at": h["at"],
+            }
+            for h in detail["history"]
+        ]
     detail["information"] = information.information_json(session, info)
     return jsonify(detail)
 
