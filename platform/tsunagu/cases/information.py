@@ -250,3 +250,21 @@ def promote(
         )
         session.flush()
     return record
+
+
+def expire_consents_everywhere(runtime: Any) -> int:
+    """Beat: :func:`expire_consents` in every active tenant, one transaction each (a failing tenant is
+    logged and does not stop the others)."""
+    import logging
+
+    from ..core.session import transaction
+    from ..tenancy.services import list_active_tenants
+
+    total = 0
+    for tenant in list_active_tenants(runtime):
+        try:
+            with transaction(runtime.sessions, tenant.id) as session:
+                total += expire_consents(session)
+        except Exception:
+            logging.getLogger("tsunagu.sharing").exception("expiring consents of %s failed", tenant.slug)
+    return total
