@@ -113,7 +113,7 @@ def _check_api_for(world, role: str) -> None:
         # Reading a case is not seeing its contents (issue #15, the old provider rule): without consent a
         # provider — and an administrator, who has no casework basis — gets the anonymised summary.
         seen = kohoku.get_json()["information"]["visibility"]
-        anonymised = {"provider", "tenant_admin", "meeting_secretariat"}
+        anonymised = {"provider", "tenant_admin"}
         assert seen == ("anonymised" if role in anonymised else "full"), role
         assert (kohoku.get_json()["person"].get("anonymised") is True) == (role in anonymised), role
     # 鶴見区: outside the ward roles' unit, so not found; tenant-wide roles read it; others lack the role.

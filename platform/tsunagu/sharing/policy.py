@@ -9,8 +9,8 @@ Rules, in order:
 2. A viewer who may not read the case at all (``identity.permissions``: another ward, no org unit): hidden.
 3. **Tax-derived information** (地方税法22条) only with a consent that covers the viewer and the ``tax``
    category — for everyone, the case's own consultant included; otherwise anonymised.
-4. **The case team** — a consultant or municipal staff member holding that role in the case's org unit (or
-   overseeing it) — sees general, 要配慮 and household information in full: the implementing body using the
+4. **The case team** — a consultant, municipal staff member or meeting secretariat holding that role in the
+   case's org unit (municipal staff also where their unit oversees it) — sees general, 要配慮 and household information in full: the implementing body using the
    information for the purpose it was given (相談支援の実施).
 5. **Consent** covering one of the viewer's org units (or its role) and the item's category: full.
 6. **Auditors** (監査) see general, 要配慮 and household information in full for the audit.
@@ -29,8 +29,11 @@ from ..identity import permissions
 from ..identity.models import Role
 from .models import Category, Source
 
-#: roles of the case team (rule 4)
-CASE_TEAM_ROLES = frozenset({Role.CONSULTANT.value, Role.MUNICIPAL_STAFF.value})
+#: roles of the case team (rule 4): the implementing body's own staff in the case's unit — the consultant,
+#: the municipality's staff and the secretariat preparing its meetings (external members need consent)
+CASE_TEAM_ROLES = frozenset(
+    {Role.CONSULTANT.value, Role.MUNICIPAL_STAFF.value, Role.MEETING_SECRETARIAT.value}
+)
 
 
 class Level(enum.StrEnum):
