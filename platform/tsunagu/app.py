@@ -58,6 +58,7 @@ def register_views(app: Flask) -> None:
     from .identity import views as _identity_views  # noqa: F401
     from .inbox import views as _inbox_views  # noqa: F401
     from .inbox.pages import bp as inbox_pages
+    from .sharing import views as _sharing_views  # noqa: F401
     from .tenancy import views as tenancy_views
     from .web import openapi as _openapi  # noqa: F401
     from .web.blueprints import api_bp, tenant_bp

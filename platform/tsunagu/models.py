@@ -8,6 +8,7 @@ from .identity import models as identity_models
 from .inbox import models as inbox_models
 from .meetings import models as meetings_models
 from .notifications import models as notifications_models
+from .sharing import models as sharing_models
 from .tenancy import models as tenancy_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "meetings_models",
     "notifications_models",
     "outbox_models",
+    "sharing_models",
     "tenancy_models",
 ]

@@ -21,7 +21,8 @@ LAYERS: list[list[str]] = [
     ["config", "core", "web"],  # 0: the shared toolkit; knows no feature
     ["tenancy", "identity"],  # 1
     ["engine", "forms", "notifications"],  # 2: the engine knows no domain module and no screen
-    ["cases", "inbox", "meetings", "sharing", "audit", "referrals", "reports"],  # 3: domain modules
+    # sharing first: cases, meetings and the rest ask it what a viewer may see; it knows none of them
+    ["sharing", "cases", "inbox", "meetings", "audit", "referrals", "reports"],  # 3: domain modules
     ["admin", "models", "jobs", "app", "devserver", "cli"],  # 4: wiring and entry points
 ]
 RANK = {name: (layer, position) for layer, names in enumerate(LAYERS) for position, name in enumerate(names)}

@@ -108,7 +108,15 @@ def _check_api_for(world, role: str) -> None:
     assert _api(world, role, "post", "/definitions").status_code == expect({"tenant_admin"}, ok=422)
     renamed = _api(world, role, "patch", f"/org-units/{kohoku_unit}", json={"name": "港北区"})
     assert renamed.status_code == expect({"tenant_admin"})
-    assert _api(world, role, "get", f"/cases/{world['kohoku_case']}").status_code == expect(READERS)
+    kohoku = _api(world, role, "get", f"/cases/{world['kohoku_case']}")
+    assert kohoku.status_code == expect(READERS)
+    if kohoku.status_code == 200:
+        # Reading a case is not seeing its contents (issue #15, the old provider rule): without consent a
+        # provider — and an administrator, who has no casework basis — gets the anonymised summary.
+        seen = kohoku.get_json()["information"]["visibility"]
+        anonymised = {"provider", "tenant_admin"}
+        assert seen == ("anonymised" if role in anonymised else "full"), role
+        assert (kohoku.get_json()["person"].get("anonymised") is True) == (role in anonymised), role
     # 鶴見区: outside the ward roles' unit, so not found; tenant-wide roles read it; others lack the role.
     tsurumi = _api(world, role, "get", f"/cases/{world['tsurumi_case']}").status_code
     assert tsurumi == (404 if role in UNIT_ROLES & READERS else expect(READERS)), role

@@ -141,3 +141,23 @@ def test_presets_declare_the_oversight(runtime, presets):
                 for o in session.execute(select(OrgUnitOversight)).scalars()
             }
         assert (department, agency) in pairs, slug
+
+
+def test_notifications_for_the_agencys_unit_reach_the_overseeing_staff(client, runtime, presets):
+    from tsunagu.identity.models import User
+    from tsunagu.notifications.recipients import holders
+
+    _people(client, runtime, "iwamizawa")
+    tenant = tenant_row(runtime, "iwamizawa")
+    wide = make_user(
+        runtime, tenant, email="nowhere@iwamizawa.example", roles=["municipal_staff"], tenant_wide=True
+    )
+    with transaction(runtime.sessions, tenant.id) as session:
+        units = {u.code: u.id for u in session.execute(select(OrgUnit)).scalars()}
+        emails = dict(session.execute(select(User.id, User.email)).all())
+        staff = {emails[u] for u in holders(session, "municipal_staff", units["jiritsu-soudan"])}
+        consultants = {emails[u] for u in holders(session, "consultant", units["jiritsu-soudan"])}
+    assert "municipal_staff-hogo@iwamizawa.example" in staff  # through oversight
+    assert "municipal_staff-jiritsu-soudan@iwamizawa.example" in staff
+    assert wide.user.email not in staff  # a staff role without an org unit reaches nobody's cases
+    assert consultants == {"consultant-jiritsu-soudan@iwamizawa.example"}  # oversight is the staff role's

@@ -97,6 +97,14 @@ class ProgressRecord(TenantScoped, Base):
     content: Mapped[str] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Provenance (issue #15): what kind of information, from where; a 支援会議 item names its meeting and
+    # stays in that meeting's record until someone authorised promotes it into the case file, with a reason.
+    category: Mapped[str] = mapped_column(String(16), default="general")
+    source: Mapped[str] = mapped_column(String(32), default="consultant")
+    meeting_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    promoted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    promotion_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class HumanTask(TenantScoped, Base):

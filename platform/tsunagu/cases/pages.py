@@ -16,12 +16,13 @@ from ..forms.localize import localize_errors
 from ..identity import permissions
 from ..identity.auth import login_required
 from ..identity.models import Role
+from ..sharing import services as sharing
 from ..tenancy.models import OrgUnit, Tenant
 from ..web.dates import to_local_date
 from ..web.i18n import current_language
 from ..web.pages import current_actor, parse_id, tenant_pages
 from ..web.requests import db
-from . import services, workspace
+from . import information, services, workspace
 from .models import Case
 from .referral import CONSENT_STATUSES, parse_referral
 
@@ -174,9 +175,24 @@ def _workspace_page(
     from ..identity.models import User
 
     me = db().get(User, (g.tenant.id, current_actor().user_id))
+    topics = ws.data.get("consultation_topics") or []
+    info = information.case_information(
+        db(), ws.case, current_actor(), [str(t) for t in topics] if isinstance(topics, list) else []
+    )
+    shared = {
+        "info": info,
+        "case_id": ws.case.id,
+        "sharing_label": sharing.label,
+        "sharing_categories": sharing.CATEGORIES,
+        "sharing_sources": sharing.SOURCES,
+    }
+    if not info.file_full:
+        # No legal basis for the case file: the anonymised summary, and the records the viewer may see.
+        return render_template("cases/anonymised.html", **shared), status
     return (
         render_template(
             "cases/show.html",
+            **shared,
             ws=ws,
             highlight=xml_ids,
             progress_values=values,
@@ -211,14 +227,31 @@ def diagram(case_id: str) -> FlaskResponse:
 def add_progress(case_id: str) -> Any:
     session = db()
     case: Case = services.get_case(session, parse_id(case_id))
-    actor = _allowed("case.read", case)
+    actor = _allowed("case.record_progress", case)
     if not actor.roles & RECORDERS:
         raise Forbidden(_("Your roles do not allow this page."))
     form = request.form
-    values = {k: form.get(k, "") for k in ("record_date", "method", "staff_name", "content")}
+    values = {
+        k: form.get(k, "")
+        for k in ("record_date", "method", "staff_name", "content", "category", "source", "meeting_key")
+    }
+    values["category"] = values["category"] or "general"
+    values["source"] = values["source"] or "consultant"
     try:
         workspace.add_progress_record(session, case, actor_id=actor.user_id, **values)
     except ValidationFailed as exc:
         return _workspace_page(workspace.load_workspace(session, case.id), values, exc.details, 422)
     flash(_("Added the progress record."), "success")
+    return redirect(url_for("cases.show", case_id=case.id) + "#progress")
+
+
+@bp.post("/cases/<case_id>/progress/<record_id>/promote")
+@login_required
+def promote_progress(case_id: str, record_id: str) -> Any:
+    """Move a 支援会議 record into the case file, with the reason (who and why are recorded)."""
+    session = db()
+    case: Case = services.get_case(session, parse_id(case_id))
+    actor = _allowed("case.read", case)
+    information.promote(session, case, parse_id(record_id), request.form.get("reason", ""), actor)
+    flash(_("Moved the record into the case file."), "success")
     return redirect(url_for("cases.show", case_id=case.id) + "#progress")

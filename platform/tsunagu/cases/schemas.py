@@ -45,6 +45,15 @@ class PersonOut(BaseModel):
     birth_date: str | None
 
 
+class AnonymisedPerson(BaseModel):
+    """匿名化した要約: shown instead of the person to a viewer without a legal basis for the case file."""
+
+    anonymised: Literal[True]
+    age_band: str | None
+    ward: str
+    topics: list[str]
+
+
 class Incident(BaseModel):
     id: str
     element: str
@@ -54,13 +63,16 @@ class Incident(BaseModel):
 
 
 class CaseEventOut(BaseModel):
+    """A history entry; for a viewer without a basis for the case file only the process step (no actor, no
+    details)."""
+
     kind: str
     element: str | None
     title: str
-    actor_id: str | None
+    actor_id: str | None = None
     task_id: str | None
     at: str
-    details: dict[str, Any] | None
+    details: dict[str, Any] | None = None
 
 
 class TaskSummary(BaseModel):
@@ -74,7 +86,7 @@ class TaskSummary(BaseModel):
     due_at: str | None
     form: str
     state: str
-    person_name: str
+    person_name: str | None
 
 
 class CaseOut(BaseModel):
@@ -85,9 +97,13 @@ class CaseOut(BaseModel):
     org_unit_id: str | None = None
     process_instance_id: str | None
     process_version: int | None
-    person: PersonOut
+    person: PersonOut | AnonymisedPerson
     incidents: list[Incident]
     history: list[CaseEventOut]
+    information: dict[str, Any] = Field(
+        description="what the caller may see and why (sharing.decide): visibility, basis, summary, progress "
+        "records, 支援会議 records for its members, consents"
+    )
     open_tasks: list[TaskSummary] = Field(default_factory=list, description="the case's ready tasks")
 
 
@@ -97,7 +113,7 @@ class CaseListItem(BaseModel):
     outcome: str
     stage: str
     org_unit_id: str | None
-    person: PersonOut
+    person: PersonOut | AnonymisedPerson
     created_at: str
     next_due_at: str | None = Field(description="the earliest due date of the case's ready tasks")
 
@@ -143,19 +159,62 @@ class ConsentOut(BaseModel):
 
 
 class ProgressRecordIn(BaseModel):
-    """支援経過記録: date, method, staff, content."""
+    """支援経過記録: date, method, staff, content, and where it came from."""
 
     model_config = ConfigDict(extra="forbid")
     record_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
     method: Literal["visit", "phone", "accompany", "other"]
     staff_name: str = Field(min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=4000)
+    category: Literal["general", "sensitive", "tax", "household"] = "general"
+    source: Literal["person", "consultant", "agency", "tax_department", "support_meeting"] = "consultant"
+    meeting_key: str = Field("", max_length=64, description="the 支援会議 the record came from")
 
 
 class ProgressRecordOut(BaseModel):
+    """A progress record as the caller may see it: method, staff and content only when ``visibility`` is
+    ``full``."""
+
+    model_config = ConfigDict(extra="allow")
     id: str
     record_date: str
-    method: str
-    staff_name: str
-    content: str
-    created_at: str
+    category: str
+    source: str
+    visibility: Literal["full", "anonymised", "hidden"]
+    basis: str
+    method: str | None = None
+    staff_name: str | None = None
+    content: str | None = None
+
+
+class PromotionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PromotionOut(BaseModel):
+    id: str
+    promoted_at: str | None
+
+
+class ConsentIn(BaseModel):
+    """同意 (checked field by field by ``sharing.record_consent``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ConsentRecordOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+
+
+class ConsentWithdrawalIn(BaseModel):
+    """``{"full": true}`` or ``{"categories" | "org_units" | "roles": [...]}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ConsentWithdrawalOut(BaseModel):
+    withdrawal: str
+    consent: dict[str, Any]
+    status: str

@@ -8,27 +8,35 @@ from flask import current_app, g, request
 
 from ..identity.auth import current_principal
 from ..identity.permissions import authorize
+from ..sharing import services as sharing
 from ..tenancy.models import Tenant
 from ..web.api import operation
 from ..web.blueprints import api_bp, require_permission
 from ..web.etag import respond
 from ..web.requests import db, parse_id
-from . import queries, services, workspace
+from . import information, queries, services, workspace
 from .inputs import check_message_payload, parse_date, parse_org_unit
 from .models import Case, HumanTask
 from .referral import parse_referral
 from .schemas import (
+    AnonymisedPerson,
     CaseCreated,
     CaseListItem,
     CaseOut,
     CaseQuery,
+    ConsentIn,
     ConsentOut,
+    ConsentRecordOut,
+    ConsentWithdrawalIn,
+    ConsentWithdrawalOut,
     MessageIn,
     MessageResult,
     NewCase,
     PersonOut,
     ProgressRecordIn,
     ProgressRecordOut,
+    PromotionIn,
+    PromotionOut,
     TaskSummary,
     TimelineEntryOut,
 )
@@ -107,24 +115,32 @@ def list_cases(query: CaseQuery) -> Any:
         limit=query.limit,
         cursor=query.cursor,
     )
-    rows, cursor = queries.search_cases(db(), g.principal, filters)
-    items = [
-        CaseListItem(
-            id=str(r.case.id),
-            status=r.case.status,
-            outcome=r.case.outcome,
-            stage=r.stage,
-            org_unit_id=str(r.case.org_unit_id) if r.case.org_unit_id else None,
-            person=PersonOut(
+    session = db()
+    rows, cursor = queries.search_cases(session, g.principal, filters)
+    items = []
+    for r in rows:
+        # the person is named only to viewers with a legal basis for the case file (sharing.decide)
+        person: PersonOut | AnonymisedPerson
+        if information.file_decision(session, r.case, g.principal).full:
+            person = PersonOut(
                 name=r.person.name,
                 name_kana=r.person.name_kana,
                 birth_date=r.person.birth_date.isoformat() if r.person.birth_date else None,
-            ),
-            created_at=r.case.created_at.isoformat(),
-            next_due_at=r.next_due_at.isoformat() if r.next_due_at else None,
-        ).model_dump(mode="json")
-        for r in rows
-    ]
+            )
+        else:
+            person = AnonymisedPerson.model_validate(information.summary_of(session, r.case, r.person))
+        items.append(
+            CaseListItem(
+                id=str(r.case.id),
+                status=r.case.status,
+                outcome=r.case.outcome,
+                stage=r.stage,
+                org_unit_id=str(r.case.org_unit_id) if r.case.org_unit_id else None,
+                person=person,
+                created_at=r.case.created_at.isoformat(),
+                next_due_at=r.next_due_at.isoformat() if r.next_due_at else None,
+            ).model_dump(mode="json")
+        )
     return items, 200, next_page_headers(cursor)
 
 
@@ -148,12 +164,33 @@ def _visible_case(case_id: str, action: str = "case.read") -> Case:
 @require_permission("case.read")
 @operation(resp={200: CaseOut}, errors=(404,), tags=_TAGS)
 def show_case(case_id: str) -> Any:
-    """A case: person, stage, status, process version, history, open incidents and its ready tasks."""
+    """A case: person, stage, status, process version, history, open incidents and its ready tasks — each
+    part as ``sharing.decide`` allows the caller (``information``: the basis, the anonymised summary, the
+    progress records one by one, 支援会議 records for its members, consents)."""
     session = db()
     case = _visible_case(case_id)
+    info = information.case_information(session, case, g.principal, workspace.case_topics(session, case))
     body = services.case_detail(session, case)
+    if not info.file_full:
+        # No legal basis for the case file: the anonymised summary, and the history as process steps only
+        # (which step, when) — without what was submitted or who did it.
+        body["person"] = info.summary
+        body["history"] = [
+            {
+                "kind": h["kind"],
+                "element": h["element"],
+                "title": h["title"],
+                "task_id": h["task_id"],
+                "at": h["at"],
+            }
+            for h in body["history"]
+        ]
+    body["information"] = information.information_json(session, info)
     body["org_unit_id"] = str(case.org_unit_id) if case.org_unit_id else None
     body["open_tasks"] = [task_summary(t) for t in queries.open_tasks(session, case.id)]
+    if not info.file_full:
+        for task in body["open_tasks"]:
+            task["person_name"] = None  # the person is not named without a basis for the case file
     return respond(CaseOut.model_validate(body).model_dump(mode="json"))
 
 
@@ -163,6 +200,7 @@ def show_case(case_id: str) -> Any:
 def case_timeline(case_id: str) -> Any:
     """The case's timeline: every step, who did it and when (oldest first)."""
     case = _visible_case(case_id)
+    full = information.file_decision(db(), case, g.principal).full  # else the process steps only
     loaded = workspace.load_workspace(db(), case.id)
     return [
         TimelineEntryOut(
@@ -170,8 +208,8 @@ def case_timeline(case_id: str) -> Any:
             kind=e.kind,
             title=e.title,
             element=e.element or None,
-            actor=e.actor,
-            details=e.details or {},
+            actor=e.actor if full else "",
+            details=(e.details or {}) if full else {},
         ).model_dump(mode="json")
         for e in loaded.timeline
     ]
@@ -181,30 +219,27 @@ def case_timeline(case_id: str) -> Any:
 @require_permission("case.read")
 @operation(resp={200: ConsentOut}, errors=(404,), tags=_TAGS)
 def case_consent(case_id: str) -> Any:
-    """同意: what the consent step recorded (application, date, scope) and whether it was withdrawn."""
+    """同意: what the consent step recorded (application, date, scope) and whether it was withdrawn; the
+    recorded consents (``POST cases/{id}/consents``) are in the case's ``information``."""
     case = _visible_case(case_id)
     loaded = workspace.load_workspace(db(), case.id)
-    return ConsentOut(consent=loaded.consent, withdrawn=loaded.consent_withdrawn).model_dump(mode="json")
-
-
-def _record_json(record: Any) -> dict[str, Any]:
-    return ProgressRecordOut(
-        id=str(record.id),
-        record_date=record.record_date.isoformat(),
-        method=record.method,
-        staff_name=record.staff_name,
-        content=record.content,
-        created_at=record.created_at.isoformat(),
-    ).model_dump(mode="json")
+    full = information.file_decision(db(), case, g.principal).full
+    return ConsentOut(consent=loaded.consent if full else {}, withdrawn=loaded.consent_withdrawn).model_dump(
+        mode="json"
+    )
 
 
 @api_bp.get("/cases/<case_id>/progress-records")
 @require_permission("case.read")
 @operation(resp={200: list[ProgressRecordOut]}, errors=(404,), tags=_TAGS)
 def list_progress_records(case_id: str) -> Any:
-    """支援経過記録: the case's progress records, newest first."""
+    """支援経過記録: the case's progress records, newest first, each as ``sharing.decide`` allows the caller
+    (``visibility``: full, or anonymised without method, staff and content); 支援会議 records only for its
+    members, until promoted into the case file."""
+    session = db()
     case = _visible_case(case_id)
-    return [_record_json(r) for r in workspace.load_workspace(db(), case.id).progress]
+    info = information.case_information(session, case, g.principal)
+    return [information.progress_json(v) for v in (*info.progress, *info.meeting_records)]
 
 
 @api_bp.post("/cases/<case_id>/progress-records")
@@ -217,10 +252,52 @@ def list_progress_records(case_id: str) -> Any:
     headers=["Idempotency-Key"],
 )
 def add_progress_record(case_id: str, json: ProgressRecordIn) -> Any:
-    """支援経過記録を追加: date, method (visit, phone, accompany, other), staff, content."""
+    """支援経過記録を追加: date, method (visit, phone, accompany, other), staff, content, and its provenance —
+    ``category`` (general, 要配慮, tax, household), ``source`` and, from a 支援会議, ``meeting_key``."""
+    session = db()
     case = _visible_case(case_id, "case.record_progress")
-    record = workspace.add_progress_record(db(), case, actor_id=g.principal.user_id, **json.model_dump())
-    return _record_json(record), 201
+    record = workspace.add_progress_record(session, case, actor_id=g.principal.user_id, **json.model_dump())
+    view = information.progress_view(session, case, g.principal, record)
+    return information.progress_json(view), 201
+
+
+@api_bp.post("/cases/<case_id>/progress-records/<record_id>/promote")
+@require_permission("case.read")
+@operation(json=PromotionIn, resp={200: PromotionOut}, errors=(403, 404, 409), tags=_TAGS)
+def promote_progress_record(case_id: str, record_id: str, json: PromotionIn) -> Any:
+    """Move a 支援会議 record into the case file: who and why are recorded (a member of that meeting on the
+    case team, with a reason)."""
+    session = db()
+    case = _visible_case(case_id)
+    record = information.promote(session, case, parse_id(record_id), json.reason, g.principal)
+    return PromotionOut(
+        id=str(record.id), promoted_at=record.promoted_at.isoformat() if record.promoted_at else None
+    ).model_dump(mode="json")
+
+
+@api_bp.post("/cases/<case_id>/consents")
+@require_permission("case.consent")
+@operation(json=ConsentIn, resp={201: ConsentRecordOut}, errors=(403, 404, 409), tags=_TAGS)
+def record_consent(case_id: str, json: ConsentIn) -> Any:
+    """同意の記録: scope (org units and/or roles), categories, date, channel, form version, valid until."""
+    session = db()
+    case = _visible_case(case_id, "case.consent")
+    consent = information.record_consent(session, case, request.get_json(), g.principal.user_id)
+    return sharing.consent_json(session, consent), 201
+
+
+@api_bp.post("/cases/<case_id>/consents/<consent_id>/withdraw")
+@require_permission("case.consent")
+@operation(json=ConsentWithdrawalIn, resp={200: ConsentWithdrawalOut}, errors=(403, 404, 409), tags=_TAGS)
+def withdraw_consent(case_id: str, consent_id: str, json: ConsentWithdrawalIn) -> Any:
+    """同意の撤回: ``{"full": true}`` or ``{"categories" | "org_units" | "roles": [...]}``; effective at once (a
+    full withdrawal reaches the running case as the ``consent_withdrawn`` message)."""
+    session = db()
+    case = _visible_case(case_id, "case.consent")
+    cid = parse_id(consent_id)
+    kind = information.withdraw_consent(session, case, cid, request.get_json(), g.principal.user_id)
+    consent = sharing.get_consent(session, case.id, cid)
+    return {"withdrawal": kind, "consent": sharing.consent_json(session, consent), "status": case.status}
 
 
 @api_bp.post("/cases/<case_id>/messages")

@@ -149,6 +149,15 @@ def workflow_data(session: TenantSession, instance: engine.ProcessInstance) -> d
     return engine.workflow_data(instance)
 
 
+def case_topics(session: TenantSession, case: Case) -> list[str]:
+    """The consultation topics of the intake form (相談の主訴), for the anonymised summary."""
+    instance = engine.get_instance(session, case.process_instance_id)
+    if instance is None:
+        return []
+    topics = workflow_data(session, instance).get("consultation_topics") or []
+    return [str(t) for t in topics] if isinstance(topics, list) else []
+
+
 def load_workspace(session: TenantSession, case_id: uuid.UUID) -> Workspace:
     from .services import get_case
 
@@ -283,12 +292,28 @@ def add_progress_record(
     staff_name: str,
     content: str,
     actor_id: uuid.UUID | None,
+    category: str = "general",
+    source: str = "consultant",
+    meeting_key: str = "",
 ) -> ProgressRecord:
-    """支援経過記録を追加 — validate and append a progress record, and note it in the case history."""
+    """支援経過記録を追加 — validate and append a progress record, and note it in the case history.
+
+    Provenance (issue #15): ``category`` (general / 要配慮 / tax / household) and ``source`` (the person, the
+    consultant, another agency, the tax department, a 支援会議 — which then names its ``meeting_key``)."""
+    from ..sharing import services as sharing
     from .advance import record_event
     from .inputs import one_line, parse_date
 
     errors: dict[str, list[str]] = {}
+    if category not in sharing.CATEGORIES:
+        errors["category"] = ["選択肢にない値です"]
+    if source not in sharing.SOURCES:
+        errors["source"] = ["選択肢にない値です"]
+    meeting_key = (meeting_key or "").strip()
+    if source == sharing.Source.SUPPORT_MEETING and not meeting_key:
+        errors["meeting_key"] = ["支援会議の記録にはどの会議かが必要です / name the support meeting"]
+    elif len(meeting_key) > 64:
+        errors["meeting_key"] = ["64文字以内で入力してください"]
     day, problem = parse_date(record_date)  # YYYY-MM-DD only (issue #10)
     if problem:
         errors["record_date"] = [problem]
@@ -311,6 +336,9 @@ def add_progress_record(
         staff_name=staff_name.strip(),
         content=content.replace("\r\n", "\n").strip(),
         created_by=actor_id,
+        category=category,
+        source=source,
+        meeting_key=meeting_key if source == sharing.Source.SUPPORT_MEETING else None,
     )
     session.add(record)
     record_event(
@@ -319,7 +347,7 @@ def add_progress_record(
         "progress_record",
         title="支援経過記録",
         actor_id=actor_id,
-        details={"record_date": day.isoformat(), "method": method},
+        details={"record_date": day.isoformat(), "method": method, "category": category, "source": source},
     )
     session.flush()
     return record

@@ -75,6 +75,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "case.message": _WRITERS | {Role.MEETING_SECRETARIAT.value},
     # 支援経過記録: case workers and the providers delivering support
     "case.record_progress": _WRITERS | {Role.PROVIDER.value},
+    "case.consent": _WRITERS,  # record or withdraw the person's consent (同意)
     "org_unit.read": ALL_ROLES,
     "org_unit.update": frozenset({ADMIN}),
     "definition.read": frozenset({ADMIN, AUDITOR}),

@@ -42,6 +42,7 @@ class TickResult:
     digests: int = 0
     escalations: int = 0
     idempotency_purged: int = 0
+    consents_expired: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -89,6 +90,15 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
     except Exception as exc:
         _log_failure("purging idempotency keys failed", exc)
         result.errors.append(f"idempotency: {type(exc).__name__}: {exc}")
+
+    try:
+        # Consents past their valid_until expire and their case's consultant is told (issue #15).
+        from ..cases.information import expire_consents_everywhere
+
+        result.consents_expired = expire_consents_everywhere(runtime)
+    except Exception as exc:
+        _log_failure("expiring consents failed", exc)
+        result.errors.append(f"consents: {type(exc).__name__}: {exc}")
     return result
 
 

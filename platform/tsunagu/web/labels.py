@@ -26,6 +26,11 @@ EVENT_KINDS = {
     "resumed": _l("Process resumed"),
     "terminated": _l("Process terminated"),
     "migrated": _l("Moved to a new version"),
+    "consent_recorded": _l("Consent recorded"),
+    "consent_narrowed": _l("Consent partly withdrawn"),
+    "consent_withdrawn": _l("Consent withdrawn"),
+    "consent_expired": _l("Consent expired"),
+    "meeting_item_promoted": _l("Support meeting record moved into the case file"),
 }
 
 PROGRESS_METHODS = {
