@@ -21,7 +21,7 @@ LAYERS: list[list[str]] = [
     ["config", "core", "web"],  # 0: the shared toolkit; knows no feature
     ["tenancy", "identity"],  # 1
     ["engine", "forms", "notifications"],  # 2: the engine knows no domain module and no screen
-    ["cases", "inbox", "meetings", "sharing", "audit", "referrals", "reports"],  # 3: domain modules
+    ["audit", "cases", "inbox", "meetings", "sharing", "referrals", "reports"],  # 3: domain modules
     ["admin", "models", "jobs", "app", "devserver", "cli"],  # 4: wiring and entry points
 ]
 RANK = {name: (layer, position) for layer, names in enumerate(LAYERS) for position, name in enumerate(names)}
