@@ -21,9 +21,28 @@ from ..core.session import AUDIT_KEY_INFO, TenantSession
 from .chain import GENESIS, entry_hash, json_safe
 from .models import AuditChainHead, AuditEntry
 
+__all__ = [
+    "Actor",
+    "AuditKeyMissing",
+    "Target",
+    "TenantSession",
+    "record",
+    "record_access",
+    "search",
+    "verify",
+]
+
 
 class AuditKeyMissing(RuntimeError):
     """The session carries no audit key (it was not made by the runtime's session factory)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted, when there is no principal object (a sign-in, a security event)."""
+
+    user_id: uuid.UUID | None
+    email: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,22 @@ def record(
     head.updated_at = entry.at
     session.flush()
     return entry
+
+
+def record_access(
+    session: TenantSession, principal: Any, action: str, case: Any, permission: str = "case.read"
+) -> None:
+    """One entry for a read of a person's case (``case.view``, ``case.api_read``, ``case.export``), with the
+    legal basis: why the permission module allowed ``permission`` on it."""
+    from ..identity.permissions import access_basis
+
+    record(
+        session,
+        principal,
+        action,
+        Target.case(case.id),
+        legal_basis=access_basis(principal, permission, case),
+    )
 
 
 @dataclass(frozen=True)
@@ -298,3 +333,10 @@ def verify_as_owner(runtime: Any, tenant_id: uuid.UUID) -> Verification:
         return result
     finally:
         engine.dispose()
+
+
+def details_text(entry: AuditEntry) -> str:
+    """An entry's details as compact JSON (for the page and the CSV)."""
+    import json
+
+    return json.dumps(entry.details, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, g, jsonify, request
 
+from ..audit import services as audit
 from ..core.errors import ValidationFailed
 from ..identity.auth import current_principal
 from ..identity.permissions import authorize
@@ -60,7 +61,9 @@ def create_case() -> Any:
 def show_case(case_id: str) -> Any:
     session = db()
     case = services.get_case(session, parse_id(case_id))
-    authorize(current_principal(), "case.read", case)  # another org unit's case: 404
+    principal = current_principal()
+    authorize(principal, "case.read", case)  # another org unit's case: 404
+    audit.record_access(session, principal, "case.api_read", case)
     return jsonify(services.case_detail(session, case))
 
 
