@@ -10,6 +10,7 @@ from typing import Any
 from flask import g, jsonify, request
 from sqlalchemy import select
 
+from ..audit import services as audit
 from ..cases.services import LANE_ROLES
 from ..core.errors import ValidationFailed
 from ..engine.services import DEFINITION_SUFFIXES, DefinitionError, Deployment, deploy, latest_deployment
@@ -77,4 +78,11 @@ def create_definition() -> Any:
         raise ValidationFailed(
             "定義に問題があります / the definitions are invalid", details={"problems": problems}
         ) from exc
+    audit.record(
+        session,
+        g.principal,
+        "definition.deploy",
+        audit.Target("deployment", str(row.id)),
+        details={"version": row.version, "source": "upload", "files": sorted(files)[:50]},
+    )
     return jsonify(_deployment_json(row)), 201

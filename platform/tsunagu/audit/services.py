@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.db import utcnow
@@ -26,6 +26,7 @@ __all__ = [
     "AuditKeyMissing",
     "Target",
     "TenantSession",
+    "holds_chain",
     "record",
     "record_access",
     "search",
@@ -85,6 +86,23 @@ def _actor(actor: Any) -> tuple[uuid.UUID | None, str]:
         getattr(actor, "email", "") or getattr(actor, "display_name", "") or (str(user_id) if user_id else "")
     )
     return user_id, str(label)[:320]
+
+
+#: ``session.info`` flag: this session's transaction has appended to the chain (and so holds the head's lock).
+_HOLDS_CHAIN = "audit_holds_chain"
+
+
+def holds_chain(session: TenantSession) -> bool:
+    """Whether ``session``'s transaction has recorded an entry (and holds its tenant's chain head until it
+    ends). A unit of work beside it (``independent_transaction``) must then not record: it would wait on that
+    lock — record in ``session`` instead."""
+    return bool(session.info.get(_HOLDS_CHAIN))
+
+
+@event.listens_for(TenantSession, "after_commit")
+@event.listens_for(TenantSession, "after_rollback")
+def _transaction_ended(session: TenantSession) -> None:
+    session.info.pop(_HOLDS_CHAIN, None)
 
 
 def _key(session: TenantSession) -> bytes:
@@ -151,7 +169,24 @@ def record(
     head.head_hash = entry.hash
     head.updated_at = entry.at
     session.flush()
+    session.info[_HOLDS_CHAIN] = True
     return entry
+
+
+def record_instance_operation(session: TenantSession, actor: Any, operation: Any) -> AuditEntry:
+    """Chain an instance operation (an ``admin_operation`` row, already flushed) into the trail."""
+    return record(
+        session,
+        actor,
+        "instance.operation",
+        Target("process_instance", str(operation.process_instance_id or ""), operation.case_id),
+        details={
+            "admin_operation_id": str(operation.id),
+            "operation": operation.action,
+            "outcome": operation.outcome,
+            "reason": operation.reason,
+        },
+    )
 
 
 def record_access(

@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from sqlalchemy import select
 
 from ..core.errors import ValidationFailed
 from ..tenancy.models import OrgUnit
 from ..web.blueprints import api_bp, require_permission
 from ..web.requests import db, parse_id
-from . import services
+from . import events, services
 from .models import User
 
 _MAX_MEMBERSHIPS = 500
@@ -94,4 +94,10 @@ def replace_memberships(user_id: str) -> Any:
     user = services.get_user(session, parse_id(user_id))
     wanted = parse_memberships(request.get_json(silent=True))
     services.set_memberships(session, user, wanted)
+    memberships = {str(k or ""): sorted(v) for k, v in wanted.items()}
+    events.emit(
+        events.principal_event(
+            "admin.change", g.principal, change="memberships", user=str(user.id), memberships=memberships
+        )
+    )
     return jsonify(_user_json(user))
