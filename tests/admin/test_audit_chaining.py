@@ -31,7 +31,9 @@ def test_operations_and_deployments_are_chained(api, admin, runtime, tenant):
     instance_id = case["process_instance_id"]
     assert complete(api, case["id"], "check", note="要支援").status_code == 422
     incident = api.get(f"/instances/{instance_id}").get_json()["incidents"][0]
-    assert api.post(f"/instances/{instance_id}/retry", json={"incident_id": incident["id"]}).status_code == 422
+    assert (
+        api.post(f"/instances/{instance_id}/retry", json={"incident_id": incident["id"]}).status_code == 422
+    )
     assert api.post(f"/instances/{instance_id}/suspend", json={"reason": "調査のため"}).status_code == 200
 
     with transaction(runtime.sessions, tenant.id) as session:
