@@ -119,6 +119,7 @@ def bench_settings(database: BenchDatabase, redis_url: str | None, queue: str) -
         "TSUNAGU_DATABASE_URL": database.app_url,
         "TSUNAGU_MIGRATION_DATABASE_URL": database.owner_url,
         "TSUNAGU_SECRET_KEY": secrets.token_urlsafe(48),
+        "TSUNAGU_AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
         "TSUNAGU_BASE_DOMAIN": "bench.localhost",
         "TSUNAGU_CELERY_QUEUE": queue,
         "TSUNAGU_LOG_LEVEL": "WARNING",

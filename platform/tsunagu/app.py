@@ -50,6 +50,8 @@ def register_views(app: Flask) -> None:
     from .admin import operations_pages
     from .admin import views as _admin_views  # noqa: F401
     from .admin.designer.pages import bp as designer_pages
+    from .audit import pages as audit_pages
+    from .audit import web as audit_web
     from .cases import notices as cases_notices
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
@@ -73,6 +75,8 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
     app.register_blueprint(designer_pages)
+    audit_web.init_app(app)  # security events (sign-ins, denials) become audit entries; after web.requests
+    audit_pages.init_app(app)  # the auditor's page and its admin menu entry
     operations_pages.init_app(app)  # instance operations: pages, the admin menu entry, their labels
     app.add_url_rule("/", "index", tenancy_views.index)
     register_platform_views(app)

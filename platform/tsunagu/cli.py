@@ -139,6 +139,7 @@ def beat() -> None:
 
 def _register() -> None:
     from .admin.commands import workflows_group
+    from .audit.commands import audit_group
     from .core.commands import outbox_group
     from .identity.commands import memberships_group, tokens_group
     from .tenancy.commands import tenants_group
@@ -148,6 +149,7 @@ def _register() -> None:
     main.add_command(tenants_group)
     main.add_command(workflows_group)
     main.add_command(outbox_group)
+    main.add_command(audit_group)
 
 
 _register()

@@ -54,6 +54,10 @@ class ForeignSecretRef(ValueError):
         )
 
 
+#: The audit chain key used when ``TSUNAGU_AUDIT_HMAC_KEY`` is unset outside production: public, so a chain
+#: made with it proves nothing — production refuses it.
+DEV_AUDIT_HMAC_KEY = "tsunagu-audit-development-key-NOT-FOR-PRODUCTION"
+
 SMTP_SECURITY = ("starttls", "tls", "none")
 _SMTP_DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
 
@@ -139,6 +143,10 @@ class Settings:
     smtp: SmtpSettings | None = None
     #: The address people open the product at, for links in e-mail (``<public_url>/t/<slug>/...``).
     public_url: str = "http://localhost:8000"
+    #: The key of the audit trail's HMAC chain (``TSUNAGU_AUDIT_HMAC_KEY``), held outside the database. In
+    #: development and test a fixed, visibly non-production key stands in; production refuses to start without
+    #: a real one (at least 32 characters).
+    audit_hmac_key: bytes = field(default=b"", repr=False)
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -226,6 +234,20 @@ class Settings:
             secret_key = secrets.token_urlsafe(48)
         elif len(secret_key) < 32 and mode == "production":
             problems.append("TSUNAGU_SECRET_KEY must be at least 32 characters long")
+
+        audit_key = get("AUDIT_HMAC_KEY")
+        if audit_key is None:
+            if mode == "production":
+                problems.append(
+                    "TSUNAGU_AUDIT_HMAC_KEY is missing: the audit trail's chain key, a random string of at least "
+                    '32 characters kept outside the database (python -c "import secrets; '
+                    'print(secrets.token_urlsafe(48))")'
+                )
+            audit_key = DEV_AUDIT_HMAC_KEY
+        elif mode == "production" and (len(audit_key) < 32 or audit_key == DEV_AUDIT_HMAC_KEY):
+            problems.append(
+                "TSUNAGU_AUDIT_HMAC_KEY must be at least 32 characters and not the development key"
+            )
 
         base_domain = (get("BASE_DOMAIN", "localhost") or "localhost").lower()
         if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?", base_domain):
@@ -338,6 +360,7 @@ class Settings:
             tenant_secrets={k: v for k, v in env.items() if _TENANT_SECRET_VARIABLE.match(k) and v.strip()},
             smtp=smtp,
             public_url=public_url or "http://localhost:8000",
+            audit_hmac_key=audit_key.encode("utf-8"),
             extra={k: v for k, v in env.items() if k.startswith("TSUNAGU_")},
         )
         if problems:

@@ -1,6 +1,7 @@
 """Imports every model module so that ``Base.metadata`` is complete (Alembic, tests, ``tenant_tables``)."""
 
 from .admin import models as admin_models
+from .audit import models as audit_models
 from .cases import models as cases_models
 from .core import outbox as outbox_models
 from .engine import models as engine_models
@@ -13,6 +14,7 @@ from .tenancy import models as tenancy_models
 
 __all__ = [
     "admin_models",
+    "audit_models",
     "cases_models",
     "engine_models",
     "identity_models",

@@ -21,8 +21,9 @@ LAYERS: list[list[str]] = [
     ["config", "core", "web"],  # 0: the shared toolkit; knows no feature
     ["tenancy", "identity"],  # 1
     ["engine", "forms", "notifications"],  # 2: the engine knows no domain module and no screen
-    # sharing first: cases, meetings and the rest ask it what a viewer may see; it knows none of them
-    ["sharing", "cases", "inbox", "meetings", "audit", "referrals", "reports"],  # 3: domain modules
+    # audit, then sharing, first: the domain modules record into the one and ask the other what a viewer may
+    # see; neither knows them
+    ["audit", "sharing", "cases", "inbox", "meetings", "referrals", "reports"],  # 3: domain modules
     ["admin", "models", "jobs", "app", "devserver", "cli"],  # 4: wiring and entry points
 ]
 RANK = {name: (layer, position) for layer, names in enumerate(LAYERS) for position, name in enumerate(names)}

@@ -37,6 +37,7 @@ def _gunicorn(settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         TSUNAGU_DATABASE_URL=settings.database_url,
         TSUNAGU_MIGRATION_DATABASE_URL=settings.migration_database_url,
         TSUNAGU_SECRET_KEY=settings.secret_key,
+        TSUNAGU_AUDIT_HMAC_KEY="attack-memory-test-audit-key-0123456789",
         TSUNAGU_BASE_DOMAIN=settings.base_domain,
         TSUNAGU_LOG_LEVEL="WARNING",
     )

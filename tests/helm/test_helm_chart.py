@@ -30,9 +30,10 @@ FAKE_SECRETS = {
     "migrationDatabase": {"name": "zz-fake-owner-db-secret", "key": "zz-owner-url"},
     "redis": {"name": "zz-fake-redis-secret", "key": "zz-redis-url"},
     "secretKey": {"name": "zz-fake-session-secret", "key": "zz-signing-key"},
+    "auditHmacKey": {"name": "zz-fake-audit-secret", "key": "zz-audit-key"},
 }
 CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
-SECRET_ENV_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+SECRET_ENV_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "AUDIT_HMAC_KEY")
 # The writable scratch directory every container gets (the root filesystem is read-only).
 SCRATCH_DIR = "/tmp"  # noqa: S108 - a path inside the pod, compared against the manifests
 

@@ -39,6 +39,8 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/admin/templates/**.html", "jinja2"),
         ("platform/tsunagu/meetings/pages.py", "python"),
         ("platform/tsunagu/meetings/templates/meetings/*.html", "jinja2"),
+        ("platform/tsunagu/audit/pages.py", "python"),
+        ("platform/tsunagu/audit/templates/**.html", "jinja2"),
     ]
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(

@@ -101,7 +101,7 @@ with credentials is refused: secrets belong in `secrets`, never in a ConfigMap.
 {{- $_ := set $data $k (toString $v) -}}
 {{- end -}}
 {{- range $k, $v := $data -}}
-{{- if regexMatch "(?i)(DATABASE_URL|REDIS_URL|SECRET_KEY|PASSWORD|TOKEN)$" $k -}}
+{{- if regexMatch "(?i)(DATABASE_URL|REDIS_URL|SECRET_KEY|HMAC_KEY|PASSWORD|TOKEN)$" $k -}}
 {{- fail (printf "config: %s is a secret; reference an existing Secret under `secrets` instead" $k) -}}
 {{- end -}}
 {{- if regexMatch "[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\\s]*:[^/@\\s]*@" (toString $v) -}}
@@ -125,6 +125,7 @@ with credentials is refused: secrets belong in `secrets`, never in a ConfigMap.
 {{ include "tsunagu.secretEnv" (dict "name" "TSUNAGU_DATABASE_URL" "ref" .Values.secrets.database) }}
 {{ include "tsunagu.secretEnv" (dict "name" "TSUNAGU_REDIS_URL" "ref" .Values.secrets.redis) }}
 {{ include "tsunagu.secretEnv" (dict "name" "TSUNAGU_SECRET_KEY" "ref" .Values.secrets.secretKey) }}
+{{ include "tsunagu.secretEnv" (dict "name" "TSUNAGU_AUDIT_HMAC_KEY" "ref" .Values.secrets.auditHmacKey) }}
 {{- end -}}
 
 {{- define "tsunagu.podSecurityContext" -}}
@@ -265,6 +266,7 @@ privileges. Configuration is inline because a pre-install hook runs before the C
     {{- include "tsunagu.secretEnv" (dict "name" "TSUNAGU_MIGRATION_DATABASE_URL" "ref" $.Values.secrets.migrationDatabase) | nindent 4 }}
     {{- include "tsunagu.secretEnv" (dict "name" "TSUNAGU_DATABASE_URL" "ref" $.Values.secrets.database) | nindent 4 }}
     {{- include "tsunagu.secretEnv" (dict "name" "TSUNAGU_SECRET_KEY" "ref" $.Values.secrets.secretKey) | nindent 4 }}
+    {{- include "tsunagu.secretEnv" (dict "name" "TSUNAGU_AUDIT_HMAC_KEY" "ref" $.Values.secrets.auditHmacKey) | nindent 4 }}
   resources:
     {{- toYaml $.Values.migrations.resources | nindent 4 }}
   securityContext:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
+from ..audit import services as audit
 from ..cases import services as cases
 from ..core.errors import AppError, NotFound, ValidationFailed
 from ..core.session import TenantSession, independent_transaction
@@ -246,6 +247,7 @@ def _record(
     )
     session.add(row)
     session.flush()
+    audit.record_instance_operation(session, actor, row)
     return row
 
 
@@ -295,7 +297,7 @@ def _record_apart(
     outcome = "failed" if isinstance(exc, cases.WorkflowFailed) else "refused"
     with independent_transaction(session) as own:
         own.add(
-            AdminOperation(
+            operation := AdminOperation(
                 tenant_id=own.require_tenant_id(),
                 process_instance_id=ids[0],
                 case_id=ids[1],
@@ -307,6 +309,10 @@ def _record_apart(
                 details={**(details or {}), "code": exc.code, **_jsonable(exc.details)},
             )
         )
+        own.flush()
+        # Chained beside it — unless this transaction already holds the chain (a bulk migration that goes on
+        # and commits): then in it, so the two never wait on each other.
+        audit.record_instance_operation(session if audit.holds_chain(session) else own, actor, operation)
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from flask import Response, g, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from ..audit import services as audit
 from ..cases.services import LANE_ROLES
 from ..core.errors import NotFound, ValidationFailed
 from ..engine.services import DEFINITION_SUFFIXES, DefinitionError, Deployment, deploy, latest_deployment
@@ -146,4 +147,11 @@ def create_definition() -> Any:
         raise ValidationFailed(
             "定義に問題があります / the definitions are invalid", details={"problems": problems}
         ) from exc
+    audit.record(
+        session,
+        g.principal,
+        "definition.deploy",
+        audit.Target("deployment", str(row.id)),
+        details={"version": row.version, "source": "upload", "files": sorted(files)[:50]},
+    )
     return _deployment_json(row), 201

@@ -10,6 +10,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..audit import services as audit
 from ..core.db import utcnow
 from ..core.errors import Forbidden, ValidationFailed
 from ..forms.localize import localize_errors
@@ -161,7 +162,9 @@ DIAGRAM_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 @bp.get("/cases/<case_id>")
 @login_required
 def show(case_id: str) -> tuple[str, int]:
-    _allowed("case.read", services.get_case(db(), parse_id(case_id)))
+    case = services.get_case(db(), parse_id(case_id))
+    actor = _allowed("case.read", case)
+    audit.record_access(db(), actor, "case.view", case)  # one entry per view of the page, with its basis
     ws = workspace.load_workspace(db(), parse_id(case_id))
     return _workspace_page(ws, {}, {})
 

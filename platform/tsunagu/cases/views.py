@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from ..audit import services as audit
 from ..identity.auth import current_principal
 from ..identity.permissions import authorize
 from ..sharing import services as sharing
@@ -169,6 +170,7 @@ def show_case(case_id: str) -> Any:
     progress records one by one, 支援会議 records for its members, consents)."""
     session = db()
     case = _visible_case(case_id)
+    audit.record_access(session, g.principal, "case.api_read", case)  # one entry per read, with its basis
     info = information.case_information(session, case, g.principal, workspace.case_topics(session, case))
     body = services.case_detail(session, case)
     if not info.file_full:

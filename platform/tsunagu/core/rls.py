@@ -36,6 +36,11 @@ def disable_tenant_rls(op: Any, table: str) -> None:
 TENANT_APP_UPDATABLE = ("settings", "updated_at")
 
 
+#: Tables the application role may only INSERT into and SELECT from (an append-only record: the audit trail).
+#: A missing table (before its migration) is skipped.
+APPEND_ONLY_TABLES = ("audit_entry",)
+
+
 def grant_app_role_sql(app_role: str) -> list[str]:
     """Privileges of the application role: data manipulation only, never ownership or DDL.
 
@@ -57,4 +62,11 @@ def grant_app_role_sql(app_role: str) -> list[str]:
         f"EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON tenant FROM %I', {literal}); "
         f"EXECUTE format('GRANT UPDATE ({columns}) ON tenant TO %I', {literal}); "
         "END IF; END $$",
+        *(
+            "DO $$ BEGIN "
+            f"IF to_regclass('public.{table}') IS NOT NULL THEN "
+            f"EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM %I', {literal}); "
+            "END IF; END $$"
+            for table in APPEND_ONLY_TABLES
+        ),
     ]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
 from .db import DatabaseTimeouts, make_engine
-from .session import TenantSession, make_sessionmaker
+from .session import AUDIT_KEY_INFO, TenantSession, make_sessionmaker
 
 
 @dataclass
@@ -27,7 +27,8 @@ class Runtime:
         engine = make_engine(
             settings.database_url, pool_size=pool_size, timeouts=DatabaseTimeouts.from_settings(settings)
         )
-        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine, info={AUDIT_KEY_INFO: settings.audit_hmac_key})
+        return cls(settings=settings, engine=engine, sessions=sessions)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -82,8 +82,14 @@ def _touches_tenant_scoped(state: ORMExecuteState) -> bool:
         return False
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[TenantSession]:
-    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False)
+#: ``session.info`` key of the audit chain's HMAC key (``Settings.audit_hmac_key``), put there by the runtime so
+#: that whoever records an audit entry in a session has the key without reaching for the settings.
+AUDIT_KEY_INFO = "audit_hmac_key"
+
+
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[TenantSession]:
+    """Sessions on ``engine``; ``info`` is merged into every session's ``info`` (e.g. :data:`AUDIT_KEY_INFO`)."""
+    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False, info=info or {})
 
 
 @contextmanager
@@ -123,7 +129,11 @@ def independent_transaction(session: TenantSession) -> Iterator[TenantSession]:
     """
     other = TenantSession(
         bind=session.get_bind(),
-        info={"tenant_id": session.info.get("tenant_id"), "system": session.info.get("system", False)},
+        info={
+            "tenant_id": session.info.get("tenant_id"),
+            "system": session.info.get("system", False),
+            AUDIT_KEY_INFO: session.info.get(AUDIT_KEY_INFO),
+        },
         expire_on_commit=False,
     )
     try:

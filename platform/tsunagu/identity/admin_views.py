@@ -21,7 +21,7 @@ from ..tenancy.models import OrgUnit, Tenant
 from ..tenancy.presets import PRESET_SCHEMA
 from ..web.blueprints import tenant_bp
 from ..web.requests import db, parse_id, runtime
-from . import services
+from . import events, services
 from .auth import current_principal, unauthenticated_response
 from .models import ALL_ROLES, ROLE_LABELS_JA, Role, User
 from .oidc import ProviderConfig, check_connection, tenant_client_name, tenant_provider_config
@@ -34,6 +34,12 @@ from .tokens import TokenRolesExceedMemberships, create_token
 F = TypeVar("F", bound=Callable[..., Any])
 ROLE_ORDER = [r.value for r in Role]
 _IDP_SCHEMA = Draft202012Validator(PRESET_SCHEMA["properties"]["identity_provider"])
+
+
+def _changed(change: str, **details: Any) -> None:
+    """Report an administrator's change (the audit trail records it with the request's transaction)."""
+    clean = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in details.items()}
+    events.emit(events.principal_event("admin.change", g.principal, change=change, **clean))
 
 
 def admin_page(action: str) -> Callable[[F], F]:
@@ -152,6 +158,7 @@ def admin_user_save(user_id: str) -> Any:
         services.set_memberships(session, user, wanted)
     except ValidationFailed as exc:
         return _render_user(user, {k: list(v) for k, v in exc.details.items()}, 422, wanted)
+    _changed("memberships", user=user.id, memberships={str(k or ""): sorted(v) for k, v in wanted.items()})
     return redirect(url_for("tenant.admin_user", user_id=user.id, saved=1))
 
 
@@ -165,6 +172,7 @@ def admin_user_deactivate(user_id: str) -> Any:
             user, {"active": ["自分自身は無効化できません / you cannot deactivate yourself"]}, 422
         )
     services.set_active(session, user, False)
+    _changed("deactivate", user=user.id)
     session.commit()  # deactivated first, then every session ends: no window where a session outlives it
     end_user_sessions(g.tenant.id, user.id)
     return redirect(url_for("tenant.admin_user", user_id=user.id))
@@ -175,6 +183,7 @@ def admin_user_deactivate(user_id: str) -> Any:
 def admin_user_activate(user_id: str) -> Any:
     user = services.get_user(db(), parse_id(user_id))
     services.set_active(db(), user, True)
+    _changed("activate", user=user.id)
     return redirect(url_for("tenant.admin_user", user_id=user.id))
 
 
@@ -226,6 +235,7 @@ def admin_token_create() -> Any:
         issued = create_token(session, user, roles, name=name)
     except TokenRolesExceedMemberships as exc:
         return _render_tokens(errors={"roles": [str(exc)]}, status=422)
+    _changed("token_create", user=user.id, roles=sorted(roles), name=name)
     # Shown once, on this response only; only its hash is stored. Never cache the page.
     body, status = _render_tokens(issued=issued.token, status=201)
     return body, status, {"Cache-Control": "no-store"}
@@ -235,6 +245,7 @@ def admin_token_create() -> Any:
 @admin_page("admin.tokens")
 def admin_token_revoke(token_id: str) -> Any:
     services.revoke_token(db(), parse_id(token_id))
+    _changed("token_revoke", token=token_id)
     return redirect(url_for("tenant.admin_tokens"))
 
 
@@ -344,6 +355,7 @@ def admin_identity_provider_save() -> Any:
     tenant.settings = {**(tenant.settings or {}), "identity_provider": idp}
     db().flush()
     identity_state().clients.forget(tenant_client_name(tenant.id))
+    _changed("identity_provider", issuer=str(idp.get("issuer", ""))[:300])
     return redirect(url_for("tenant.admin_identity_provider", saved=1))
 
 

@@ -19,7 +19,7 @@ from ..web.api import operation
 from ..web.blueprints import api_bp, require_permission
 from ..web.etag import check_if_match, respond
 from ..web.requests import db, parse_id
-from . import services
+from . import events, services
 from .models import ALL_ROLES, Role, User
 from .sessions import end_user_sessions
 from .tokens import create_token
@@ -96,6 +96,11 @@ class IssuedTokenOut(TokenOut):
     token: str = Field(description="the token itself: shown in this response only, store it now")
 
 
+def _changed(change: str, **details: Any) -> None:
+    """Report an administrator's change (the audit trail records it with the request's transaction)."""
+    events.emit(events.principal_event("admin.change", g.principal, change=change, **details))
+
+
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
@@ -161,6 +166,7 @@ def update_user(user_id: str, json: UserPatch) -> Any:
             details={"active": ["自分自身は無効化できません"]},
         )
     services.set_active(session, user, json.active)
+    _changed("activate" if json.active else "deactivate", user=str(user.id))
     body = _user_json(user)
     if not json.active:
         session.commit()  # deactivated first, then every session ends: no window where a session outlives it
@@ -202,6 +208,11 @@ def set_memberships(user_id: str, json: MembershipIn) -> Any:
             )
         wanted[unit] = list(item.roles)
     services.set_memberships(session, user, wanted)
+    _changed(
+        "memberships",
+        user=str(user.id),
+        memberships={str(k or ""): sorted(v) for k, v in wanted.items()},
+    )
     return respond(_user_json(user))
 
 
@@ -226,6 +237,7 @@ def create_user_token(user_id: str, json: TokenIn) -> Any:
             details={"user": ["無効化されたユーザーです"]},
         )
     issued = create_token(session, user, [r for r in json.roles if r in ALL_ROLES], name=json.name.strip())
+    _changed("token_create", user=str(user.id), roles=sorted(issued.record.roles), name=json.name.strip())
     body = {**_token_json(issued.record, user), "token": issued.token}
     return IssuedTokenOut.model_validate(body).model_dump(mode="json"), 201, {"Cache-Control": "no-store"}
 
@@ -235,5 +247,6 @@ def create_user_token(user_id: str, json: TokenIn) -> Any:
 @operation(resp={204: None}, errors=(403, 404), tags=_TAGS)
 def revoke_token(token_id: str) -> Any:
     """Revoke a token: it stops working at once."""
-    services.revoke_token(db(), parse_id(token_id))
+    token = services.revoke_token(db(), parse_id(token_id))
+    _changed("token_revoke", token=str(token.id))
     return "", 204

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from ..core.errors import Forbidden, NotFound, Unauthorized
+from . import events
 from .models import ALL_ROLES, Role
 from .principal import TENANT_WIDE_ROLES, Grant
 
@@ -89,6 +90,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "admin.tokens": frozenset({ADMIN}),
     "admin.identity_provider": frozenset({ADMIN}),
     "admin.notifications": frozenset({ADMIN}),  # failed e-mail deliveries: see and retry
+    # the audit trail: searched and exported by auditors (and administrators); every search is itself audited
+    "audit.read": frozenset({ADMIN, AUDITOR}),
     # A shared saved view changes what everyone in the tenant sees; auditors only read (personal views, a
     # reading aid that touches nobody else, stay open to them).
     "saved_view.share": ALL_ROLES - {AUDITOR},
@@ -194,7 +197,8 @@ def can(principal: Subject | None, action: str, obj: Any = None) -> bool:
 
 def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
     """Raise unless ``can(principal, action, obj)``: 401 without principal, 403 for the role, 404 outside
-    the principal's grants (the object is not disclosed)."""
+    the principal's grants (the object is not disclosed). Every refusal of a principal is reported as a
+    ``permission.denied`` security event (the audit trail records it)."""
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not _role_allowed(principal, action):
@@ -203,12 +207,42 @@ def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
             and action in ACTION_ROLES
             and action.endswith((".act", ".create", ".share"))
         ):
-            raise Forbidden(_READ_ONLY_MESSAGE)
-        raise Forbidden(_message(action))
+            raise _denied(principal, action, obj, Forbidden(_READ_ONLY_MESSAGE))
+        raise _denied(principal, action, obj, Forbidden(_message(action)))
     if not _object_visible(principal, action, obj):
-        raise NotFound(NOT_FOUND_MESSAGE)
+        raise _denied(principal, action, obj, NotFound(NOT_FOUND_MESSAGE))
     if action == "task.act" and obj is not None and not _may_act_on_task(principal, obj):
-        raise Forbidden(task_refusal(principal, obj.role))
+        raise _denied(principal, action, obj, Forbidden(task_refusal(principal, obj.role)))
+
+
+def _denied(principal: Subject, action: str, obj: Any, error: Exception) -> Exception:
+    details: dict[str, Any] = {"permission": action, "status": getattr(error, "status", None)}
+    object_id = getattr(obj, "id", None)
+    if object_id is not None:
+        details["object"] = f"{type(obj).__name__}:{object_id}"
+    case_id = getattr(obj, "case_id", None) if not hasattr(obj, "person_id") else object_id
+    if case_id is not None:
+        details["case_id"] = str(case_id)
+    events.emit(events.principal_event("permission.denied", principal, **details))
+    return error
+
+
+def access_basis(principal: Subject, action: str, obj: Any = None) -> str:
+    """Why :func:`can` allowed ``action`` on ``obj``: the role and the grant that decided it. The audit trail
+    records it as the legal basis of a read or export of personal data."""
+    allowed = ACTION_ROLES.get(action, frozenset())
+    wide = sorted(principal.roles & TENANT_WIDE_ROLES & allowed)
+    if wide:
+        return f"{action}: {wide[0]} (tenant-wide role)"
+    unit = getattr(obj, "org_unit_id", None)
+    if unit is not None:
+        in_unit = sorted(
+            role for role, grant_unit in principal.grants if grant_unit == unit and role in allowed
+        )
+        if in_unit:
+            return f"{action}: {in_unit[0]} in org unit {unit}"
+    held = sorted(principal.roles & allowed)
+    return f"{action}: {held[0]}" if held else action
 
 
 def task_refusal(subject: Subject, role: str) -> str:
@@ -227,10 +261,11 @@ def check_roles(principal: Subject | None, roles: Iterable[str]) -> None:
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not (principal.roles & wanted):
-        raise Forbidden(
+        error = Forbidden(
             "この操作に必要な役割がありません / you do not have the role this needs",
             details={"roles": [", ".join(sorted(wanted))]},
         )
+        raise _denied(principal, "roles:" + ",".join(sorted(wanted)), None, error)
 
 
 def _grant_clauses(principal: Subject, tasks: Any) -> list[ColumnElement[bool]]:

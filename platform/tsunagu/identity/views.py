@@ -23,7 +23,7 @@ from ..tenancy.models import Tenant
 from ..web.blueprints import tenant_bp
 from ..web.paths import safe_tenant_path
 from ..web.requests import db, runtime
-from . import services
+from . import events, services
 from .auth import current_principal, login_required
 from .csrf import SESSION_KEY as CSRF_KEY
 from .oidc import ProviderConfig, SignInError, tenant_client_name, tenant_provider_config
@@ -70,6 +70,13 @@ def _config() -> ProviderConfig:
 
 def sign_in_error(error: SignInError) -> tuple[str, int]:
     log.warning("sign-in failed at tenant %s: %s", g.tenant.slug, error)
+    events.emit(
+        events.SecurityEvent(
+            "auth.sign_in_failed",
+            label="anonymous",
+            details={"code": error.code, "status": error.status, "address": request.remote_addr or ""},
+        )
+    )
     return render_template(
         "identity/sign_in_error.html", error=error, tenant=_tenant(), retry_url=url_for("tenant.auth_login")
     ), error.status
@@ -239,6 +246,7 @@ def _complete_sign_in() -> Response:
         },
     )
     log.info("user %s signed in to tenant %s", user.id, g.tenant.slug)
+    events.emit(events.SecurityEvent("auth.sign_in", user.id, user.email, {"issuer": read.issuer}))
     return redirect(pending.get("next") or landing_url())
 
 
@@ -261,6 +269,9 @@ def _with_userinfo(client: Any, token: dict[str, Any], claims: dict[str, Any]) -
 @tenant_bp.post("/auth/logout")
 def auth_logout() -> Any:
     id_token = session.get(ID_TOKEN_KEY)
+    principal = current_principal()
+    if principal is not None:
+        events.emit(events.principal_event("auth.sign_out", principal))
     end_current_session()
     signed_out = url_for("tenant.auth_signed_out", _external=True)
     try:

@@ -1,6 +1,7 @@
 """The periodic loop (``tsunagu beat``; in the demo, a thread of ``tsunagu dev``).
 
-Each tick relays the outbox, fires due BPMN timers and runs the tenants' daily reminders (digest e-mails and
+Each tick relays the outbox, fires due BPMN timers, verifies each tenant's audit chain nightly (``audit.nightly``)
+and runs the tenants' daily reminders (digest e-mails and
 escalations, ``notifications.reminders``) once their local digest time has come. All are safe to run in
 several processes at once (``FOR UPDATE SKIP LOCKED``; one reminder run per tenant and day, keyed by its
 date), so a second beat during a rolling deploy does no harm.
@@ -43,6 +44,9 @@ class TickResult:
     escalations: int = 0
     idempotency_purged: int = 0
     consents_expired: int = 0
+    #: tenants whose audit chain was verified this tick (nightly), and the slugs of broken ones
+    audit_verified: int = 0
+    audit_broken: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,6 +103,16 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
     except Exception as exc:
         _log_failure("expiring consents failed", exc)
         result.errors.append(f"consents: {type(exc).__name__}: {exc}")
+
+    try:
+        from ..audit.nightly import run_nightly
+
+        nightly = run_nightly(runtime, now)
+        result.audit_verified, result.audit_broken = nightly.verified, nightly.broken
+        result.errors.extend(f"audit: {error}" for error in nightly.errors)
+    except Exception as exc:
+        _log_failure("nightly audit verification failed", exc)
+        result.errors.append(f"audit: {type(exc).__name__}: {exc}")
     return result
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import flash, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ...audit import services as audit
 from ...core.errors import Forbidden, ValidationFailed
 from ...engine.errors import DefinitionError
 from ...forms.render import render_form
@@ -134,5 +135,12 @@ def deploy() -> Any:
             "定義に問題があります / the definitions are invalid",
             details={"problems": [p.as_dict() for p in exc.problems]},
         ) from exc
+    audit.record(
+        db(),
+        actor,
+        "definition.deploy",
+        audit.Target("deployment", str(row.id)),
+        details={"version": row.version, "source": "designer", "file": name},
+    )
     flash(_("Deployed version %(version)s.", version=row.version), "success")
     return jsonify(version=row.version, redirect=url_for("designer.edit", name=name)), 201
