@@ -10,52 +10,20 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from tests.admin.definitions import FOOTER, HEADER, NOTE_FORM
+from tests.admin.definitions import task as _task
 from tests.support.api_errors import facts
 from tsunagu.cases.models import CaseEvent, HumanTask
 from tsunagu.cases.services import fire_due_timers
 from tsunagu.core.db import utcnow
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import Incident, ProcessInstance, Timer
-
-HEADER = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
-                  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-                  id="Definitions_test" targetNamespace="http://tsunagu.example/bpmn">
-  <bpmn:process id="casework" isExecutable="true">
-"""
-FOOTER = """
-  </bpmn:process>
-</bpmn:definitions>
-"""
-
-NOTE_FORM = json.dumps(
-    {
-        "type": "default",
-        "id": "Form_note",
-        "schemaVersion": 16,
-        "components": [{"type": "textfield", "key": "note", "label": "メモ", "id": "Field_note"}],
-    },
-    ensure_ascii=False,
-)
-
-
-def _task(task_id: str, name: str, incoming: str, outgoing: str) -> str:
-    return f"""
-    <bpmn:userTask id="{task_id}" name="{name}">
-      <bpmn:extensionElements><spiffworkflow:properties>
-        <spiffworkflow:property name="formKey" value="note" />
-      </spiffworkflow:properties></bpmn:extensionElements>
-      <bpmn:incoming>{incoming}</bpmn:incoming><bpmn:outgoing>{outgoing}</bpmn:outgoing>
-    </bpmn:userTask>"""
-
 
 #: start → (work | a reminder one hour later) → join → end: a task and a timer of one case at the same time
 PARALLEL = (
