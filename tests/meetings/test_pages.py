@@ -141,3 +141,20 @@ def test_a_secret_feed_url_serves_the_calendar_until_it_is_revoked(client, runti
     assert client.get(path.replace(".ics", "x.ics")).status_code == 404
     assert api.post(f"/meetings/feeds/{made.get_json()['id']}/revoke").status_code == 200
     assert client.get(path).status_code == 404
+
+
+def test_the_calendar_of_a_user_without_an_org_unit_shows_no_units_meetings(client, runtime, presets):
+    """Fail closed: no unit means the municipality-wide meetings only, not every ward's."""
+    tenant = tenant_row(runtime, "yokohama")
+    admin = make_user(
+        runtime, tenant, email="w@yokohama.example.jp", roles=["tenant_admin"], tenant_wide=True
+    )
+    nowhere = make_user(
+        runtime, tenant, email="n@yokohama.example.jp", roles=["consultant"], tenant_wide=True
+    )
+    today = date.today()
+    span = f"/meetings?from={today.isoformat()}&to={date.fromordinal(today.toordinal() + 120).isoformat()}"
+    seen_by_admin = Api(client, "yokohama", admin.token).get(span).get_json()["meetings"]
+    seen_by_nobody = Api(client, "yokohama", nowhere.token).get(span).get_json()["meetings"]
+    assert [m for m in seen_by_admin if "区" in m["title"]], "the wards' meetings exist (the admin sees them)"
+    assert not [m for m in seen_by_nobody if "区" in m["title"]]

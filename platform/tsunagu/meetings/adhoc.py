@@ -191,6 +191,12 @@ def participants(session: TenantSession, meeting: Meeting) -> list[MeetingPartic
     )
 
 
+def visible_units(actor: Any) -> set[uuid.UUID] | None:
+    """The org units whose meetings the calendar shows ``actor`` (``None``: all, for the tenant-wide roles).
+    No unit means only the municipality-wide meetings (fail closed), never every unit's."""
+    return None if permissions.is_tenant_wide(actor) else set(actor.org_unit_ids)
+
+
 def authorize_meeting(session: TenantSession, actor: Any, action: str, meeting: Meeting) -> None:
     """Access to one meeting: the permission module's rule (its org unit), and besides, for reading it and
     replying, the people invited to it — an external professional or another unit's provider is not in the

@@ -274,13 +274,7 @@ def list_meetings() -> Any:
         )
     session = db()
     meetings.ensure_series(session)
-    principal = g.principal
-    units = (
-        None
-        if permissions.is_tenant_wide(principal) or not principal.org_unit_ids
-        else set(principal.org_unit_ids)
-    )
-    items = meetings.calendar(session, start, end, org_unit_ids=units)
+    items = meetings.calendar(session, start, end, org_unit_ids=meetings.visible_units(g.principal))
     return jsonify(
         {"from": start.isoformat(), "to": end.isoformat(), "meetings": [i.as_json() for i in items]}
     )

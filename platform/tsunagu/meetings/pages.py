@@ -76,7 +76,7 @@ def _meeting(meeting_id: str, action: str = "meeting.read") -> tuple[Meeting, An
 
 
 def _units(actor: Any) -> set[uuid.UUID] | None:
-    return None if permissions.is_tenant_wide(actor) or not actor.org_unit_ids else set(actor.org_unit_ids)
+    return meetings.visible_units(actor)
 
 
 def _today() -> date:

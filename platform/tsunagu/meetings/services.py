@@ -16,6 +16,7 @@ from .adhoc import (
     move_meeting,
     participants,
     reply,
+    visible_units,
 )
 from .agenda import URGENCY, add_to_agenda, agenda, get_meeting, open_item_of, rebalance, series_for
 from .decisions import (
@@ -66,4 +67,5 @@ __all__ = [
     "rule_of",
     "series_for",
     "sync_series",
+    "visible_units",
 ]
