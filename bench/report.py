@@ -649,6 +649,16 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_num(cpu['postgres_ms_per_completion'])} | "
                 f"{_num(cpu.get('other_processes_share', 0) * 100, 0)} % |"
             )
+        stand_in = [
+            lv["autovacuum"] for lv in http["levels"] if lv.get("autovacuum", {}).get("stand_in_runs")
+        ]
+        if stand_in:
+            add("")
+            add(
+                "The server's autovacuum is off, so the bench did its work (bench/maintenance.py): VACUUM "
+                f"(ANALYZE) before each level and every 2 s during it ({sum(a['stand_in_runs'] for a in stand_in)} "
+                "runs; their PostgreSQL CPU is counted above, as an autovacuum worker's would be)."
+            )
     else:
         add("not run")
     add("")
