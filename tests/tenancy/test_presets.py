@@ -33,7 +33,13 @@ def test_every_shipped_preset_validates():
     assert sorted(presets) == list(SHIPPED)
     for preset in presets.values():
         optional = {"partners"} if preset.slug == "demo" else set()  # issue #20: the demo's partners
-        assert set(preset.settings) == {"meetings", "identity_provider", "workflow", "notifications", *optional}
+        assert set(preset.settings) == {
+            "meetings",
+            "identity_provider",
+            "workflow",
+            "notifications",
+            *optional,
+        }
 
 
 @pytest.mark.parametrize(

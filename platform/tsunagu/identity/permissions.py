@@ -211,8 +211,8 @@ def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not _role_allowed(principal, action):
-        if obj is not None and principal.roles and principal.roles <= {_PARTNER}:
-            # A partner's user is told nothing about objects outside their referrals (issue #20): 404.
+        if principal.roles and principal.roles <= {_PARTNER} and (obj is not None or action == "case.read"):
+            # A partner's user is told nothing about cases, nor any object outside their referrals (#20): 404.
             raise _denied(principal, action, obj, NotFound(NOT_FOUND_MESSAGE))
         if (
             is_read_only(principal)

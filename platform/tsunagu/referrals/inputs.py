@@ -42,9 +42,10 @@ CONSENT_STATUSES = ("obtained", "not_yet", "refused")  # 同意あり / 未確�
 CHANNELS = ("signed_form", "verbal_witnessed")
 REQUIRED = "必須項目です"
 TEXT_MAX = 2000
-#: Attachments: at most this many, each at most ATTACHMENT_MAX_BYTES, of these types (checked by content).
+#: Attachments: at most this many, each at most ATTACHMENT_MAX_BYTES, of these types (checked by content). The
+#: whole request stays within TSUNAGU_MAX_UPLOAD_BYTES (2 MB by default; beyond it: 413).
 ATTACHMENTS_MAX = 5
-ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+ATTACHMENT_MAX_BYTES = 1024 * 1024
 _SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 

@@ -39,7 +39,7 @@ def labels() -> dict[str, Any]:
         "status": {
             "received": _("Received"),
             "in_progress": _("In progress"),
-            "closed": _("Closed"),
+            "closed": _("Finished"),
             "sent": _("Requested"),
             "accepted": _("Accepted"),
             "declined": _("Declined"),
@@ -352,7 +352,7 @@ def inbox_panel(session: Any, actor: Any) -> Markup | None:
     referrals.sync_partners(session)
     partner = referrals.partner_of(session, actor)
     if partner is not None:
-        html = render_template("referrals/_inbox_partner.html", partner=partner)
+        html = render_template("referrals/_inbox_partner.html", partner=partner, **_helpers())
         return Markup(html)  # noqa: S704 - an autoescaped template's output
     if not permissions.can(actor, "referral.accept"):
         return None
@@ -360,7 +360,7 @@ def inbox_panel(session: Any, actor: Any) -> Markup | None:
     if not pending:
         return None
     names = {p.id: p.name for p in session.execute(select(PartnerOrganisation)).scalars()}
-    html = render_template("referrals/_inbox_pending.html", pending=pending, names=names)
+    html = render_template("referrals/_inbox_pending.html", pending=pending, names=names, **_helpers())
     return Markup(html)  # noqa: S704 - an autoescaped template's output
 
 
@@ -372,7 +372,9 @@ def meeting_panel(session: Any, meeting: Any, actor: Any) -> Markup | None:
     key = flags[0].meeting_key
     visible = referrals.may_see_flags(session, actor, key)
     names = {p.id: p.name for p in session.execute(select(PartnerOrganisation)).scalars()}
-    html = render_template("referrals/_meeting_flags.html", flags=flags, visible=visible, names=names)
+    html = render_template(
+        "referrals/_meeting_flags.html", flags=flags, visible=visible, names=names, **_helpers()
+    )
     return Markup(html)  # noqa: S704 - an autoescaped template's output
 
 
