@@ -60,6 +60,8 @@ def register_views(app: Flask) -> None:
     from .identity import views as _identity_views  # noqa: F401
     from .inbox import views as _inbox_views  # noqa: F401
     from .inbox.pages import bp as inbox_pages
+    from .referrals import api as _referrals_api  # noqa: F401
+    from .referrals import pages as referrals_pages
     from .sharing import views as _sharing_views  # noqa: F401
     from .tenancy import views as tenancy_views
     from .web import openapi as _openapi  # noqa: F401
@@ -75,6 +77,8 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
     app.register_blueprint(designer_pages)
+    app.register_blueprint(referrals_pages.bp)  # the partner portal, referral pages (issue #20)
+    referrals_pages.register()  # its panels on the inbox and the 支援会議 page
     audit_web.init_app(app)  # security events (sign-ins, denials) become audit entries; after web.requests
     audit_pages.init_app(app)  # the auditor's page and its admin menu entry
     operations_pages.init_app(app)  # instance operations: pages, the admin menu entry, their labels

@@ -82,6 +82,13 @@ def semantic_issues(data: Mapping[str, Any], file: str, expected_slug: str | Non
         add("slug", f"{data['slug']!r} must match the file name ({expected_slug}.toml)")
 
     _check_org_units(data["org_units"], add)
+    codes = {u["code"] for u in data["org_units"]}
+    for i, partner in enumerate(data.get("partners") or []):  # issue #20: the unit its referrals go to
+        if partner["org_unit"] not in codes:
+            add(
+                f"partners[{i}].org_unit",
+                f"{partner['org_unit']!r} is not the code of an org unit in this file",
+            )
     _check_identity_provider(data["slug"], data["identity_provider"], add)
     _check_meetings(data["meetings"], {u["kind"] for u in data["org_units"]}, add)
     _check_series_units(data["meetings"], {u["code"]: u["kind"] for u in data["org_units"]}, add)
