@@ -204,9 +204,26 @@ def _workspace_page(
             my_name=(me.display_name or me.email) if me else "",
             today=_today(),
             can_write=bool(current_actor().roles & RECORDERS),
+            **_responsible_context(ws.case),
         ),
         status,
     )
+
+
+def _responsible_context(case: Case) -> dict[str, Any]:
+    """The responsible consultant's name, and whom the viewer may hand the case to."""
+    from ..identity.services import display_names
+    from . import ownership
+    from .list_page import consultants
+
+    names = display_names(db(), {case.responsible_id} if case.responsible_id else set())
+    may = ownership.may_change(current_actor(), case)
+    choices = consultants({case.org_unit_id} if case.org_unit_id else set()) if may else []
+    return {
+        "responsible_name": names.get(case.responsible_id) if case.responsible_id else "",
+        "may_change_responsible": may,
+        "consultant_choices": [(uid, n) for uid, n in choices if uid != case.responsible_id],
+    }
 
 
 @bp.get("/cases/<case_id>/diagram.bpmn")
@@ -258,3 +275,6 @@ def promote_progress(case_id: str, record_id: str) -> Any:
     information.promote(session, case, parse_id(record_id), request.form.get("reason", ""), actor)
     flash(_("Moved the record into the case file."), "success")
     return redirect(url_for("cases.show", case_id=case.id) + "#progress")
+
+
+from . import list_page as _list_page  # noqa: E402, F401  (the case list registers on this blueprint)

@@ -18,7 +18,8 @@ from werkzeug.wrappers import Response
 
 from ..cases import services as cases
 from ..cases.models import Case, HumanTask, Person
-from ..core.errors import AppError, Conflict, ValidationFailed
+from ..core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from ..identity import permissions
 from ..identity.auth import login_required
 from ..identity.models import Membership, User
 from ..tenancy.models import OrgUnit
@@ -114,6 +115,7 @@ def _list_context(filters: inbox_filters.InboxFilters, view: Any) -> dict[str, A
         "builtin_views": builtin,
         "saved_views": saved,
         "assignees": _names({t.assignee_id for t in page.tasks if t.assignee_id}),
+        "case_numbers": cases.numbers_of(session, {t.case_id for t in page.tasks if t.case_id}),
         "actor": actor,
         "list_url": url_for("inbox.list_fragment") + ("?" + urlencode(list_args) if list_args else ""),
         "self_url": _inbox_url(filters, **extra),
@@ -308,6 +310,8 @@ def _render_task(
             names=names,
             users=_assignable_users(),
             role_label=ROLE_LABELS.get(task.role, task.role),
+            # an auditor (read only) or another role sees no claim, reassign or complete controls
+            can_act=permissions.can(current_actor(), "task.act", task),
         ),
         status,
     )
@@ -347,6 +351,10 @@ def submit_task(task_id: str) -> Any:
         if schema is not None and current_language() != "ja":
             _cleaned, errors = validate_submission(schema, data, lang=current_language())
         return _render_task(found, data, errors=errors, status=422)
+    except Forbidden as exc:
+        # e.g. an auditor's stale tab: refused, and what was typed stays on the page
+        session.rollback()
+        return _render_task(found, data, conflict=in_language(exc.message, current_language()), status=403)
     except Conflict:
         session.rollback()
         fresh = services.get_task(session, actor, found.id)
@@ -357,4 +365,10 @@ def submit_task(task_id: str) -> Any:
         )
         return _render_task(fresh, data, conflict=message, status=409)
     flash(_("Completed “%(title)s”.", title=found.title), "success")
+    # The work follows the case: its next step, when it is this user's (the responsible consultant's lane),
+    # opens at once; otherwise their inbox.
+    if found.case_id is not None:
+        following = cases.next_task_for(session, actor, found.case_id)
+        if following is not None:
+            return redirect(url_for("inbox.task", task_id=following.id))
     return redirect(url_for("inbox.index"))
