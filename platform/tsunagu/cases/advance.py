@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.db import utcnow
@@ -84,7 +85,11 @@ def advance(session: TenantSession, command: Callable[[Attempt], T]) -> T:
             outcome = command(attempt)
             session.flush()
             return outcome
-        except StaleDataError as exc:
+        except (StaleDataError, IntegrityError, OperationalError) as exc:
+            if not isinstance(exc, StaleDataError) and session.get_bind().dialect.name != "sqlite":
+                raise  # PostgreSQL's row locks make these real errors there (or an outage: 503)
+            # SQLite: a concurrent command got in first despite ``take_write_lock`` (a locked database, the
+            # same next task inserted twice) — a lost race like any other
             session.rollback()
             log.info("lost an optimistic-lock race (try %d)", attempt_number)
             if attempt_number == 2:

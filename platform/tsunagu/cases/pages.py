@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import services as audit
+from ..core import limits
 from ..core.db import utcnow
 from ..core.errors import Forbidden, ValidationFailed
 from ..forms.localize import localize_errors
@@ -51,7 +52,8 @@ def _today() -> str:
 def _org_units() -> list[OrgUnit]:
     """The active units the actor may open a case in (all of them for a tenant administrator)."""
     actor = current_actor()
-    stmt = select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)
+    # listed in the Japanese reading order of their names (the codes are romaji)
+    stmt = select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.name_kana, OrgUnit.code)
     if not actor.is_admin:
         stmt = stmt.where(
             OrgUnit.id.in_(sorted(permissions.units_for(actor, permissions.ACTION_ROLES["case.create"])))
@@ -80,6 +82,8 @@ def _new_case_page(
             org_units=units,
             consent_statuses=CONSENT_STATUSES,
             today=_today(),
+            # the browser's maxlength are the server's limits (``cases.inputs``, the referral schema)
+            limits={"name": limits.PERSON_NAME_MAX, "name_kana": limits.PERSON_KANA_MAX},
         ),
         status,
     )
@@ -146,6 +150,11 @@ def create_case() -> Any:
         )
     except ValidationFailed as exc:
         return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)
+    except Forbidden:
+        # another ward's unit: refused, and everything typed stays in the form
+        session.rollback()
+        message = _("You cannot open a case in that org unit. Choose one of your own.")
+        return _new_case_page(values, {"org_unit": [message]}, 403)
     flash(_("Opened a case for %(name)s.", name=person.name), "success")
     # Straight on to the intake form when the user can work it.
     first = services.first_ready_task(session, actor, case.id)

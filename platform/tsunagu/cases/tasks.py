@@ -10,7 +10,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select, text
 
 from ..core.errors import Conflict, NotFound
 from ..core.session import TenantSession
@@ -84,6 +84,15 @@ def next_task_for(session: TenantSession, actor: Principal, case_id: uuid.UUID) 
     return session.execute(stmt).scalar_one_or_none()
 
 
+def take_write_lock(session: TenantSession) -> None:
+    """SQLite (the demo) has no row locks and ignores ``FOR UPDATE``: there, start the write transaction now
+    with a statement that writes nothing, so a concurrent command waits (``busy_timeout``) until this one
+    commits, then reads what it did — two tabs completing one task queue like on PostgreSQL and the second
+    gets 409, instead of both running the engine on the same state. PostgreSQL: nothing (row locks do it)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE process_instance SET version = version WHERE 1 = 0"))
+
+
 @dataclass
 class LockedTask:
     task: HumanTask
@@ -123,6 +132,7 @@ def lock_for_completion(
     instance locks in (timers and messages lock the instance row alone), so two commands queue, never
     deadlock. A command that committed meanwhile is seen: PostgreSQL re-reads locked rows.
     """
+    take_write_lock(session)
     row = session.execute(_lock_statement(), {"task_id": task_id}).first()
     if row is None:
         raise NotFound(TASK_NOT_FOUND)

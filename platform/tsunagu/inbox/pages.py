@@ -268,7 +268,11 @@ def _prefill(task: HumanTask) -> dict[str, Any]:
     """Start values: the draft if there is one, else what the case already knows (the person, the referral)."""
     if task.draft:
         return dict(task.draft)
-    values: dict[str, Any] = {}
+    from ..core.db import utcnow
+    from ..web.dates import to_local_date
+
+    # 受付日 and the like: today in Japan unless something else is known (the form ignores unknown keys)
+    values: dict[str, Any] = {"reception_date": to_local_date(utcnow()).isoformat()}  # type: ignore[union-attr]
     if task.case_id is None:
         return values
     case = db().get(Case, (task.tenant_id, task.case_id))
