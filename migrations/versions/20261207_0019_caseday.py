@@ -62,35 +62,25 @@ def upgrade() -> None:
         sa.text("SELECT tenant_id, id, created_at FROM support_case ORDER BY tenant_id, created_at, id")
     ).all()
     counters: dict[tuple[str, int], int] = {}
-    cases = sa.table(
-        "support_case",
-        sa.column("tenant_id", sa.Uuid()),
-        sa.column("id", sa.Uuid()),
-        sa.column("number", sa.String()),
-    )
+    raw_tenant: dict[str, object] = {}
+    # ids go back exactly as they came (text on SQLite, uuid on PostgreSQL): plain text statements
+    set_number = sa.text("UPDATE support_case SET number = :number WHERE tenant_id = :tenant AND id = :id")
     for tenant_id, case_id, created_at in rows:
         if isinstance(created_at, str):
             created_at = datetime.fromisoformat(created_at)
         year = _fiscal_year(created_at)
         key = (str(tenant_id), year)
+        raw_tenant[str(tenant_id)] = tenant_id
         counters[key] = counters.get(key, 0) + 1
         bind.execute(
-            cases.update()
-            .where(cases.c.tenant_id == tenant_id, cases.c.id == case_id)
-            .values(number=f"R{year - 2018}-{counters[key]:05d}")
+            set_number, {"number": f"R{year - 2018}-{counters[key]:05d}", "tenant": tenant_id, "id": case_id}
         )
     bind.execute(sa.text("UPDATE support_case SET responsible_id = created_by WHERE responsible_id IS NULL"))
-    counter_table = sa.table(
-        "case_number_counter",
-        sa.column("tenant_id", sa.Uuid()),
-        sa.column("fiscal_year", sa.Integer()),
-        sa.column("last_value", sa.Integer()),
+    add_counter = sa.text(
+        "INSERT INTO case_number_counter (tenant_id, fiscal_year, last_value) VALUES (:tenant, :year, :last)"
     )
-    tenant_ids = {str(t): t for t, _id, _at in rows}
     for (tenant, year), last in counters.items():
-        bind.execute(
-            counter_table.insert().values(tenant_id=tenant_ids[tenant], fiscal_year=year, last_value=last)
-        )
+        bind.execute(add_counter, {"tenant": raw_tenant[tenant], "year": year, "last": last})
 
 
 def downgrade() -> None:
