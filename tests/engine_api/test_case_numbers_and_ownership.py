@@ -173,3 +173,25 @@ def test_a_corrected_name_on_the_intake_form_updates_the_person_and_the_task_row
         updated = session.execute(select(CaseEvent).where(CaseEvent.kind == "person_updated")).scalar_one()
         assert updated.details == {"fields": ["name"]}
         assert uuid.UUID(case["id"]) == updated.case_id
+
+
+def test_listing_cases_costs_the_same_statements_for_two_rows_as_for_twelve(client, runtime, tenant):
+    from tests.architecture.test_statement_count import counting
+
+    ward = make_org_unit(runtime, tenant, "ward-c", "第六区")
+    owner = _consultant(runtime, tenant, "count@example.jp", ward)
+    api = Api(client, tenant.slug, owner.token)
+
+    def statements_for_a_page() -> int:
+        with counting(runtime.engine) as statements:
+            response = api.get("/cases?limit=50")
+        assert response.status_code == 200
+        return len(statements)
+
+    for _ in range(2):
+        api.start_case(org_unit="ward-c")
+    two = statements_for_a_page()
+    for _ in range(10):
+        api.start_case(org_unit="ward-c")
+    assert len(api.get("/cases?limit=50").get_json()) == 12
+    assert statements_for_a_page() == two  # no query per row (the sharing decisions are made per page)
