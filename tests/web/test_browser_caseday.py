@@ -48,7 +48,7 @@ def test_a_consultant_works_a_case_from_intake_to_its_meeting_and_finds_it_in_th
     page.get_by_role("button", name="ケースを開始する").click()
     page.wait_for_url(re.compile(r"/tasks/"))
     assert page.locator("h1").inner_text().startswith("相談受付")
-    number = page.locator("dl.task-meta a.case-number").inner_text()
+    number = page.locator("dl.task-meta .case-number").inner_text()
     assert re.fullmatch(r"R\d+-\d{5}", number), number
     today = to_local_date(utcnow())
     assert page.locator("#f-reception_date").input_value() == today.isoformat()  # 受付日: today in Japan
