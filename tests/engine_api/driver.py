@@ -50,6 +50,11 @@ def _value_for(field: dict[str, Any]) -> Any:
     return "テスト記入" + "あ" * max(0, int(min_len) - 5)
 
 
+#: the person ``Api.start_case`` opens a case for; a form's person fields are prefilled with it, as the
+#: task page does (a different value there is a correction that updates the person, issue #17)
+PERSON = {"name": "山田 花子", "name_kana": "ヤマダ ハナコ", "birth_date": "1980-04-01"}
+
+
 def fill(schema: dict[str, Any] | None, overrides: dict[str, Any]) -> dict[str, Any]:
     """Valid data for every required field of ``schema`` (and the ones a gateway needs), then ``overrides``."""
     data: dict[str, Any] = {}
@@ -58,7 +63,7 @@ def fill(schema: dict[str, Any] | None, overrides: dict[str, Any]) -> dict[str, 
             continue
         required = (field.get("validate") or {}).get("required")
         if required or field["key"] in overrides:
-            data[field["key"]] = _value_for(field)
+            data[field["key"]] = PERSON[field["key"]] if field["key"] in PERSON else _value_for(field)
     data.update(overrides)
     return data
 
@@ -75,9 +80,12 @@ class Api:
     def post(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.client.post(self.base + path, headers={**self.headers, **(headers or {})}, **kw)
 
+    def put(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.put(self.base + path, headers={**self.headers, **(headers or {})}, **kw)
+
     def start_case(self, **extra: Any) -> dict[str, Any]:
         body = {
-            "person": {"name": "山田 花子", "name_kana": "ヤマダ ハナコ", "birth_date": "1980-04-01"},
+            "person": dict(PERSON),
             **extra,
         }
         response = self.post("/cases", json=body)

@@ -99,6 +99,20 @@ def test_a_client_drives_a_case_from_intake_to_the_meeting_with_the_api_only(cli
     assert replay.get_json() == done.get_json()  # the retry is not a 409: the first answer, again
     assert b.call("POST", f"/tasks/{intake['id']}/complete", {"data": data}).status_code == 409
 
+    # The case stays with its responsible consultant (the first, who opened it): the next consultant step is
+    # already theirs. Handing the case to the second consultant is recorded and moves that step along.
+    consent_task = _one(a, case_id, "consent")
+    assert consent_task["assignee"] == str(first.user.id)
+    assert b.call("POST", f"/tasks/{consent_task['id']}/complete", {"data": {}}).status_code == 409
+    moved = a.ok(
+        "PUT", f"/cases/{case_id}/responsible", {"user_id": str(second.user.id), "reason": "担当替え"}
+    ).get_json()
+    assert moved["responsible_id"] == str(second.user.id) and moved["number"].startswith("R")
+    assert _one(b, case_id, "consent")["assignee"] == str(second.user.id)
+    assert (
+        boss.call("PUT", f"/cases/{case_id}/responsible", {"user_id": str(admin.user.id)}).status_code == 422
+    )  # an administrator is no consultant of the case's unit
+
     # Consent, assessment (urgent: the ad hoc meeting) and the plan draft, by the second consultant.
     _complete(b, case_id, "consent", consent_application=True)
     _complete(b, case_id, "assessment", emergency_support=False, urgency="high")

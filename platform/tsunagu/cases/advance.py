@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.db import utcnow
@@ -33,7 +34,7 @@ from ..engine import services as engine
 from ..forms.schema import FormSchema, load_form
 from ..forms.validation import validate_submission
 from ..identity.services import Principal
-from . import projection
+from . import person_fields, projection
 from .models import Case, CaseEvent, HumanTask, Person
 from .tasks import lock_for_completion
 
@@ -84,7 +85,11 @@ def advance(session: TenantSession, command: Callable[[Attempt], T]) -> T:
             outcome = command(attempt)
             session.flush()
             return outcome
-        except StaleDataError as exc:
+        except (StaleDataError, IntegrityError, OperationalError) as exc:
+            if not isinstance(exc, StaleDataError) and session.get_bind().dialect.name != "sqlite":
+                raise  # PostgreSQL's row locks make these real errors there (or an outage: 503)
+            # SQLite: a concurrent command got in first despite ``take_write_lock`` (a locked database, the
+            # same next task inserted twice) — a lost race like any other
             session.rollback()
             log.info("lost an optimistic-lock race (try %d)", attempt_number)
             if attempt_number == 2:
@@ -109,6 +114,10 @@ def _record_incident(session: TenantSession, attempt: Attempt, fault: engine.Eng
         if attempt.park_timer is not None:
             engine.park_timer(own, attempt.park_timer, utcnow())
         return incident.id
+
+
+#: the casework process calls its 支援調整会議 through this alias (``calledElement="meeting"``)
+MEETING_CALL = "meeting"
 
 
 # --- applying a result --------------------------------------------------------------------------------------
@@ -151,6 +160,7 @@ def context_of(session: TenantSession, case: Case | None) -> projection.TaskCont
         org_unit_id=case.org_unit_id,
         person_name=person.name if person else "",
         person_kana=person.name_kana if person else "",
+        responsible_id=case.responsible_id,
     )
 
 
@@ -164,6 +174,10 @@ def apply_result(
 ) -> None:
     """The projection, the case's closure and the outbox side effects of one command."""
     projection.apply(session, result, ctx, completed=completed)
+    if case is not None:
+        in_meeting = MEETING_CALL in engine.running_calls(result.workflow)
+        if case.in_meeting != in_meeting:
+            case.in_meeting = in_meeting
     if case is not None and result.ended and case.status == "open":
         case.status = "closed"
         case.closed_at = utcnow()
@@ -253,8 +267,13 @@ def complete_task(
                 submission=cleaned,  # the case's own record of the step (the workflow state forgets it)
                 details={"retry_of": str(retry_of)} if retry_of else None,
             )
+        ctx = projection.TaskContext.of_task(task, locked.case.responsible_id if locked.case else None)
+        if locked.person is not None:
+            # 本人情報 corrected on the form (the intake's name, kana, birth date) update the Person — the one
+            # source of truth for the header, the inbox and the case list — and the case's task rows.
+            ctx = person_fields.apply_submission(session, locked, cleaned, ctx, actor.user_id)
         # The task's successors belong to the same case and person: copied from its row, not read again.
-        apply_result(session, locked.case, result, projection.TaskContext.of_task(task), completed=task)
+        apply_result(session, locked.case, result, ctx, completed=task)
         return task
 
     return advance(session, command)

@@ -6,7 +6,19 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKeyConstraint, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
@@ -36,9 +48,13 @@ class Case(TenantScoped, Base):
             ["tenant_id", "org_unit_id"], ["org_unit.tenant_id", "org_unit.id"], ondelete="RESTRICT"
         ),
         Index(None, "tenant_id", "status"),
+        UniqueConstraint("tenant_id", "number"),
+        Index(None, "tenant_id", "responsible_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    #: 事例番号 — what staff say on the phone: fiscal year (和暦) + sequence, ``R8-00012`` (``cases.numbering``)
+    number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     org_unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     referral: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -46,9 +62,23 @@ class Case(TenantScoped, Base):
     outcome: Mapped[str] = mapped_column(String(50), default="")
     process_instance_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    #: 担当相談支援員 — the responsible consultant (the creator by default, changed with a recorded event);
+    #: the case's next consultant task is assigned to them (``cases.ownership``)
+    responsible_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    #: the case sits in its 支援調整会議 (the ``meeting`` call activity is running): the case list's filter
+    in_meeting: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CaseNumberCounter(TenantScoped, Base):
+    """The last 事例番号 sequence given out per tenant and fiscal year (one row each, bumped in place)."""
+
+    __tablename__ = "case_number_counter"
+
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseEvent(TenantScoped, Base):

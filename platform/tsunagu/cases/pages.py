@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import services as audit
+from ..core import limits
 from ..core.db import utcnow
 from ..core.errors import Forbidden, ValidationFailed
 from ..forms.localize import localize_errors
@@ -51,7 +52,8 @@ def _today() -> str:
 def _org_units() -> list[OrgUnit]:
     """The active units the actor may open a case in (all of them for a tenant administrator)."""
     actor = current_actor()
-    stmt = select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code)
+    # listed in the Japanese reading order of their names (the codes are romaji)
+    stmt = select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.name_kana, OrgUnit.code)
     if not actor.is_admin:
         stmt = stmt.where(
             OrgUnit.id.in_(sorted(permissions.units_for(actor, permissions.ACTION_ROLES["case.create"])))
@@ -80,6 +82,8 @@ def _new_case_page(
             org_units=units,
             consent_statuses=CONSENT_STATUSES,
             today=_today(),
+            # the browser's maxlength are the server's limits (``cases.inputs``, the referral schema)
+            limits={"name": limits.PERSON_NAME_MAX, "name_kana": limits.PERSON_KANA_MAX},
         ),
         status,
     )
@@ -146,6 +150,11 @@ def create_case() -> Any:
         )
     except ValidationFailed as exc:
         return _new_case_page(values, {k: list(v) for k, v in exc.details.items()}, 422)
+    except Forbidden:
+        # another ward's unit: refused, and everything typed stays in the form
+        session.rollback()
+        message = _("You cannot open a case in that org unit. Choose one of your own.")
+        return _new_case_page(values, {"org_unit": [message]}, 403)
     flash(_("Opened a case for %(name)s.", name=person.name), "success")
     # Straight on to the intake form when the user can work it.
     first = services.first_ready_task(session, actor, case.id)
@@ -204,9 +213,26 @@ def _workspace_page(
             my_name=(me.display_name or me.email) if me else "",
             today=_today(),
             can_write=bool(current_actor().roles & RECORDERS),
+            **_responsible_context(ws.case),
         ),
         status,
     )
+
+
+def _responsible_context(case: Case) -> dict[str, Any]:
+    """The responsible consultant's name, and whom the viewer may hand the case to."""
+    from ..identity.services import display_names
+    from . import ownership
+    from .list_page import consultants
+
+    names = display_names(db(), {case.responsible_id} if case.responsible_id else set())
+    may = ownership.may_change(current_actor(), case)
+    choices = consultants({case.org_unit_id} if case.org_unit_id else set()) if may else []
+    return {
+        "responsible_name": names.get(case.responsible_id) if case.responsible_id else "",
+        "may_change_responsible": may,
+        "consultant_choices": [(uid, n) for uid, n in choices if uid != case.responsible_id],
+    }
 
 
 @bp.get("/cases/<case_id>/diagram.bpmn")
@@ -258,3 +284,6 @@ def promote_progress(case_id: str, record_id: str) -> Any:
     information.promote(session, case, parse_id(record_id), request.form.get("reason", ""), actor)
     flash(_("Moved the record into the case file."), "success")
     return redirect(url_for("cases.show", case_id=case.id) + "#progress")
+
+
+from . import list_page as _list_page  # noqa: E402, F401  (the case list registers on this blueprint)

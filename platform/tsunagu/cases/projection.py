@@ -22,6 +22,7 @@ from ..core.session import TenantSession
 from ..engine.services import CommandResult, LaneRoles
 from ..identity.services import ALL_ROLES, role_for_lane
 from .models import HumanTask
+from .ownership import assignee_for
 
 #: How this deployment's lanes name roles: identity's rule, handed to the engine by its callers.
 LANE_ROLES = LaneRoles(resolve=role_for_lane, roles=ALL_ROLES)
@@ -35,11 +36,13 @@ class TaskContext:
     org_unit_id: uuid.UUID | None
     person_name: str = ""
     person_kana: str = ""
+    #: the case's responsible consultant: new consultant-lane tasks are assigned to them (``ownership``)
+    responsible_id: uuid.UUID | None = None
 
     @classmethod
-    def of_task(cls, task: HumanTask) -> TaskContext:
+    def of_task(cls, task: HumanTask, responsible_id: uuid.UUID | None = None) -> TaskContext:
         """The context a task already carries (its successors belong to the same case and person)."""
-        return cls(task.case_id, task.org_unit_id, task.person_name, task.person_kana)
+        return cls(task.case_id, task.org_unit_id, task.person_name, task.person_kana, responsible_id)
 
 
 def apply(
@@ -81,6 +84,7 @@ def apply(
             lane=ready.lane,
             role=role,
             candidate_roles=[role] if role else [],
+            assignee_id=assignee_for(role, ctx.responsible_id),
             form_key=ready.form_key,
             due_at=now + timedelta(days=ready.due_in_days) if ready.due_in_days is not None else None,
             person_name=ctx.person_name,

@@ -75,6 +75,20 @@ class CaseEventOut(BaseModel):
     details: dict[str, Any] | None = None
 
 
+class ResponsibleIn(BaseModel):
+    """担当相談支援員の変更: the new responsible consultant and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(max_length=40, description="an active user holding consultant in the case's unit")
+    reason: str = Field("", max_length=1000)
+
+
+class ResponsibleOut(BaseModel):
+    id: str
+    number: str | None
+    responsible_id: str | None
+
+
 class TaskSummary(BaseModel):
     id: str
     name: str
@@ -91,6 +105,9 @@ class TaskSummary(BaseModel):
 
 class CaseOut(BaseModel):
     id: str
+    number: str | None = Field(None, description="事例番号, e.g. R8-00012")
+    responsible_id: str | None = Field(None, description="the responsible consultant (担当相談支援員)")
+    in_meeting: bool = False
     stage: str
     status: str
     outcome: str
@@ -109,6 +126,9 @@ class CaseOut(BaseModel):
 
 class CaseListItem(BaseModel):
     id: str
+    number: str | None = Field(description="事例番号 (fiscal year in 和暦 + sequence), e.g. R8-00012")
+    responsible_id: str | None = Field(description="the responsible consultant (担当相談支援員)")
+    in_meeting: bool = Field(description="the case sits in its 支援調整会議")
     status: str
     outcome: str
     stage: str
@@ -124,6 +144,15 @@ class CaseQuery(BaseModel):
     state: Literal["open", "closed"] | None = None
     stage: str | None = Field(None, max_length=200, description="the process stage, e.g. アセスメント")
     kana: str | None = Field(None, max_length=limits.PERSON_KANA_MAX, description="ふりがな, prefix")
+    number: str | None = Field(None, max_length=40, description="事例番号, e.g. R8-00012 (R8-12 works too)")
+    q: str | None = Field(
+        None, max_length=limits.PERSON_KANA_MAX, description="person's name or kana, partial"
+    )
+    responsible: str | None = Field(
+        None, max_length=40, description="the responsible consultant's user id, or `me`"
+    )
+    in_meeting: bool = Field(False, description="only cases sitting in their 支援調整会議 (waiting for it)")
+    overdue: bool = Field(False, description="only cases with a ready task past its due date")
     due_before: str | None = Field(
         None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="cases with a ready task due on or before this day"
     )

@@ -15,7 +15,7 @@ from ..core.session import TenantSession
 from ..engine import services as engine
 from ..identity import permissions
 from ..tenancy.models import OrgUnit, Tenant
-from . import operate
+from . import numbering, operate, ownership
 from .advance import (
     MESSAGE_NAMES,
     WorkflowFailed,
@@ -30,7 +30,8 @@ from .advance import (
 from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
 from .projection import LANE_ROLES
-from .tasks import first_ready_task, get_task, lock_workable_task
+from .queries import numbers_of
+from .tasks import first_ready_task, get_task, lock_workable_task, next_task_for
 from .workspace import highlight_ids, instance_diagram_xml, user_names
 
 __all__ = [
@@ -53,7 +54,11 @@ __all__ = [
     "history",
     "instance_diagram_xml",
     "lock_workable_task",
+    "next_task_for",
+    "numbering",
+    "numbers_of",
     "operate",
+    "ownership",
     "parse_person",
     "record_event",
     "stage_of",
@@ -126,16 +131,19 @@ def start_case(
     session.flush()
     case = Case(
         tenant_id=tenant_id,
+        number=numbering.next_number(session),  # the counter row stays locked until this commits
         person_id=person.id,
         org_unit_id=org_unit_id,
         referral=referral,
         created_by=actor_id,
+        responsible_id=ownership.default_responsible(actor, org_unit_id),
     )
     session.add(case)
     session.flush()
     wf = workflow_settings(tenant)
     data = {
         "case_id": str(case.id),
+        "case_number": case.number,
         "tenant_slug": tenant.slug,
         "org_unit": org_unit_code or "",
         "monitoring_interval": wf["monitoring_interval"],
@@ -158,7 +166,11 @@ def start_case(
         "started",
         title="相談受付" if not referral else "相談受付（他機関からのつなぎ）",
         actor_id=actor_id,
-        details={"deployment_version": deployment.version, "referral": bool(referral)},
+        details={
+            "deployment_version": deployment.version,
+            "referral": bool(referral),
+            "number": case.number,
+        },
     )
     apply_result(session, case, result, context_of(session, case))
     session.flush()
@@ -192,6 +204,9 @@ def case_detail(session: TenantSession, case: Case) -> dict[str, Any]:
     ).scalars()
     return {
         "id": str(case.id),
+        "number": case.number,
+        "responsible_id": str(case.responsible_id) if case.responsible_id else None,
+        "in_meeting": case.in_meeting,
         "stage": instance.stage if instance is not None else "",
         "status": case.status,
         "outcome": case.outcome,

@@ -10,14 +10,14 @@ import functools
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select, text
 
 from ..core.errors import Conflict, NotFound
 from ..core.session import TenantSession
 from ..engine.services import ProcessInstance
 from ..identity import permissions
 from ..identity.services import Principal
-from .models import Case, HumanTask
+from .models import Case, HumanTask, Person
 
 TASK_NOT_FOUND = "タスクが見つかりません / task not found"
 
@@ -69,19 +69,45 @@ def first_ready_task(session: TenantSession, actor: Principal, case_id: uuid.UUI
     return session.execute(stmt).scalar_one_or_none()
 
 
+def next_task_for(session: TenantSession, actor: Principal, case_id: uuid.UUID) -> HumanTask | None:
+    """The case's ready task assigned to ``actor`` (soonest due first): where they land after a step."""
+    stmt = (
+        select(HumanTask)
+        .where(
+            HumanTask.case_id == case_id,
+            HumanTask.state == "ready",
+            HumanTask.assignee_id == actor.user_id,
+        )
+        .order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id)
+        .limit(1)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def take_write_lock(session: TenantSession) -> None:
+    """SQLite (the demo) has no row locks and ignores ``FOR UPDATE``: there, start the write transaction now
+    with a statement that writes nothing, so a concurrent command waits (``busy_timeout``) until this one
+    commits, then reads what it did — two tabs completing one task queue like on PostgreSQL and the second
+    gets 409, instead of both running the engine on the same state. PostgreSQL: nothing (row locks do it)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE process_instance SET version = version WHERE 1 = 0"))
+
+
 @dataclass
 class LockedTask:
     task: HumanTask
     instance: ProcessInstance
     case: Case | None
+    #: the case's person (read in the same statement: a corrected name on the form updates it)
+    person: Person | None = None
 
 
 @functools.cache
-def _lock_statement() -> Select[ProcessInstance, HumanTask, Case]:
+def _lock_statement() -> Select[ProcessInstance, HumanTask, Case, Person]:
     """Built once per process with a bound ``task_id`` (every completion runs it; building it cost more CPU
     than the statement itself)."""
     return (
-        select(ProcessInstance, HumanTask, Case)
+        select(ProcessInstance, HumanTask, Case, Person)
         .select_from(ProcessInstance)
         .join(
             HumanTask,
@@ -91,6 +117,7 @@ def _lock_statement() -> Select[ProcessInstance, HumanTask, Case]:
             ),
         )
         .outerjoin(Case, and_(Case.tenant_id == HumanTask.tenant_id, Case.id == HumanTask.case_id))
+        .outerjoin(Person, and_(Person.tenant_id == Case.tenant_id, Person.id == Case.person_id))
         .where(HumanTask.id == bindparam("task_id"))
         .with_for_update(of=[ProcessInstance, HumanTask])
     )
@@ -105,11 +132,12 @@ def lock_for_completion(
     instance locks in (timers and messages lock the instance row alone), so two commands queue, never
     deadlock. A command that committed meanwhile is seen: PostgreSQL re-reads locked rows.
     """
+    take_write_lock(session)
     row = session.execute(_lock_statement(), {"task_id": task_id}).first()
     if row is None:
         raise NotFound(TASK_NOT_FOUND)
-    instance, task, case = row
+    instance, task, case, person = row
     if not permissions.can(actor, "task.read", task):
         raise NotFound(TASK_NOT_FOUND)
     check_workable(task, actor, as_operator=as_operator)
-    return LockedTask(task, instance, case)
+    return LockedTask(task, instance, case, person)

@@ -38,6 +38,8 @@ from .schemas import (
     ProgressRecordOut,
     PromotionIn,
     PromotionOut,
+    ResponsibleIn,
+    ResponsibleOut,
     TaskSummary,
     TimelineEntryOut,
 )
@@ -96,7 +98,8 @@ def create_case(json: NewCase) -> Any:
 @require_permission("case.read")
 @operation(query=CaseQuery, resp={200: list[CaseListItem]}, tags=_TAGS)
 def list_cases(query: CaseQuery) -> Any:
-    """Cases the caller may see, newest first: by org unit (code), state, stage, person kana (prefix) and
+    """Cases the caller may see, newest first: by 事例番号 (``number``), person name or kana (``q``, partial;
+    ``kana``: prefix), org unit (code), state, stage, responsible consultant, in its meeting, overdue and
     ready tasks due on or before a day. ``limit`` per page; the ``Next-Cursor`` header names the next."""
     due = None
     if query.due_before:
@@ -107,6 +110,9 @@ def list_cases(query: CaseQuery) -> Any:
             raise ValidationFailed(
                 "入力内容に誤りがあります / the input is invalid", details={"due_before": [problem]}
             )
+    responsible = None
+    if query.responsible:
+        responsible = g.principal.user_id if query.responsible == "me" else _user_id(query.responsible)
     filters = queries.CaseFilters(
         org_unit=query.org_unit,
         state=query.state,
@@ -115,24 +121,34 @@ def list_cases(query: CaseQuery) -> Any:
         due_before=due,
         limit=query.limit,
         cursor=query.cursor,
+        number=query.number,
+        person=query.q,
+        responsible=responsible,
+        in_meeting=query.in_meeting,
+        overdue=query.overdue,
     )
     session = db()
     rows, cursor = queries.search_cases(session, g.principal, filters)
+    # one decision per row, decided for the whole page at once (no queries per row)
+    decisions = information.file_decisions(session, [r.case for r in rows], g.principal)
     items = []
     for r in rows:
         # the person is named only to viewers with a legal basis for the case file (sharing.decide)
         person: PersonOut | AnonymisedPerson
-        if information.file_decision(session, r.case, g.principal).full:
+        if decisions[r.case.id].full:
             person = PersonOut(
                 name=r.person.name,
                 name_kana=r.person.name_kana,
                 birth_date=r.person.birth_date.isoformat() if r.person.birth_date else None,
             )
         else:
-            person = AnonymisedPerson.model_validate(information.summary_of(session, r.case, r.person))
+            person = AnonymisedPerson.model_validate(information.list_summary(r.person, r.org_unit_name))
         items.append(
             CaseListItem(
                 id=str(r.case.id),
+                number=r.case.number,
+                responsible_id=str(r.case.responsible_id) if r.case.responsible_id else None,
+                in_meeting=r.case.in_meeting,
                 status=r.case.status,
                 outcome=r.case.outcome,
                 stage=r.stage,
@@ -143,6 +159,19 @@ def list_cases(query: CaseQuery) -> Any:
             ).model_dump(mode="json")
         )
     return items, 200, next_page_headers(cursor)
+
+
+def _user_id(raw: str, field: str = "responsible") -> Any:
+    import uuid
+
+    from ..core.errors import ValidationFailed
+
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "利用者IDの形式が正しくありません / not a user id", details={field: ["形式が正しくありません"]}
+        ) from None
 
 
 def next_page_headers(cursor: str | None) -> dict[str, str]:
@@ -194,6 +223,23 @@ def show_case(case_id: str) -> Any:
         for task in body["open_tasks"]:
             task["person_name"] = None  # the person is not named without a basis for the case file
     return respond(CaseOut.model_validate(body).model_dump(mode="json"))
+
+
+@api_bp.put("/cases/<case_id>/responsible")
+@require_permission("case.create")
+@operation(json=ResponsibleIn, resp={200: ResponsibleOut}, errors=(403, 404), tags=_TAGS)
+def change_responsible(case_id: str, json: ResponsibleIn) -> Any:
+    """担当相談支援員の変更: name another consultant of the case's unit (recorded in the history and the
+    audit trail); the case's open consultant tasks follow."""
+    session = db()
+    case = _visible_case(case_id)
+    user_id = _user_id(json.user_id, "user_id")
+    services.ownership.change_responsible(session, g.principal, case, user_id, json.reason)
+    return ResponsibleOut(
+        id=str(case.id),
+        number=case.number,
+        responsible_id=str(case.responsible_id) if case.responsible_id else None,
+    ).model_dump(mode="json")
 
 
 @api_bp.get("/cases/<case_id>/timeline")

@@ -24,7 +24,9 @@ JSON_MAX_DEPTH = 32  # nesting of arrays and objects in any JSON document the ap
 JSON_MAX_ITEMS = 50_000  # values (arrays, objects, members) in one JSON document
 VALUE_MAX_DEPTH = 64  # nesting of any value measured (task data, expression values)
 
-PERSON_NAME_MAX = 100  # 氏名 (the column holds 200)
+PERSON_NAME_MAX = (
+    50  # 氏名: the intake form's limit (相談受付・申込票), so a name fits the form and the inbox
+)
 PERSON_KANA_MAX = 100  # ふりがな
 BIRTH_YEAR_MIN = 1900
 ORG_UNIT_CODE_MAX = 100

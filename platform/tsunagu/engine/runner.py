@@ -157,6 +157,22 @@ def current_stage(workflow: BpmnWorkflow) -> str:
     return _stage(workflow, _snapshot(workflow))
 
 
+def running_calls(workflow: BpmnWorkflow) -> frozenset[str]:
+    """The ``calledElement`` of every call activity now running (aliases as written: ``meeting``).
+
+    A running call activity is a task with a live subworkflow that has not finished; the domain layer asks
+    this to know that a case sits in its meeting (no ready task of its own, waiting on another lane)."""
+    called: set[str] = set()
+    for task_id, sub in list(workflow.subprocesses.items()):
+        task = workflow.get_task_from_id(task_id)
+        if task is None or task.state & TaskState.FINISHED_MASK or sub.is_completed():
+            continue
+        name = getattr(task.task_spec, "spec", None)
+        if isinstance(name, str):
+            called.add(name)
+    return frozenset(called)
+
+
 def end_event_reached(workflow: BpmnWorkflow) -> str:
     """The id of the top-level end event the finished workflow reached (``end_closed``, ``end_referred``, ...)."""
     return _end_event(workflow)

@@ -41,6 +41,7 @@ from .runner import (
     load,
     lock_instance,
     require_running,
+    running_calls,
     start,
 )
 from .safe_xml import parse_xml
@@ -95,6 +96,7 @@ __all__ = [
     "resolve_incident",
     "resume",
     "retry_incident",
+    "running_calls",
     "start",
     "suspend",
     "terminate",

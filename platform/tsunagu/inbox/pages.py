@@ -18,7 +18,8 @@ from werkzeug.wrappers import Response
 
 from ..cases import services as cases
 from ..cases.models import Case, HumanTask, Person
-from ..core.errors import AppError, Conflict, ValidationFailed
+from ..core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from ..identity import permissions
 from ..identity.auth import login_required
 from ..identity.models import Membership, User
 from ..tenancy.models import OrgUnit
@@ -114,6 +115,7 @@ def _list_context(filters: inbox_filters.InboxFilters, view: Any) -> dict[str, A
         "builtin_views": builtin,
         "saved_views": saved,
         "assignees": _names({t.assignee_id for t in page.tasks if t.assignee_id}),
+        "case_numbers": cases.numbers_of(session, {t.case_id for t in page.tasks if t.case_id}),
         "actor": actor,
         "list_url": url_for("inbox.list_fragment") + ("?" + urlencode(list_args) if list_args else ""),
         "self_url": _inbox_url(filters, **extra),
@@ -267,7 +269,11 @@ def _prefill(task: HumanTask) -> dict[str, Any]:
     """Start values: the draft if there is one, else what the case already knows (the person, the referral)."""
     if task.draft:
         return dict(task.draft)
-    values: dict[str, Any] = {}
+    from ..core.db import utcnow
+    from ..web.dates import to_local_date
+
+    # 受付日 and the like: today in Japan unless something else is known (the form ignores unknown keys)
+    values: dict[str, Any] = {"reception_date": to_local_date(utcnow()).isoformat()}  # type: ignore[union-attr]
     if task.case_id is None:
         return values
     case = db().get(Case, (task.tenant_id, task.case_id))
@@ -309,6 +315,8 @@ def _render_task(
             names=names,
             users=_assignable_users(),
             role_label=ROLE_LABELS.get(task.role, task.role),
+            # an auditor (read only) or another role sees no claim, reassign or complete controls
+            can_act=permissions.can(current_actor(), "task.act", task),
         ),
         status,
     )
@@ -348,6 +356,10 @@ def submit_task(task_id: str) -> Any:
         if schema is not None and current_language() != "ja":
             _cleaned, errors = validate_submission(schema, data, lang=current_language())
         return _render_task(found, data, errors=errors, status=422)
+    except Forbidden as exc:
+        # e.g. an auditor's stale tab: refused, and what was typed stays on the page
+        session.rollback()
+        return _render_task(found, data, conflict=in_language(exc.message, current_language()), status=403)
     except Conflict:
         session.rollback()
         fresh = services.get_task(session, actor, found.id)
@@ -358,4 +370,10 @@ def submit_task(task_id: str) -> Any:
         )
         return _render_task(fresh, data, conflict=message, status=409)
     flash(_("Completed “%(title)s”.", title=found.title), "success")
+    # The work follows the case: its next step, when it is this user's (the responsible consultant's lane),
+    # opens at once; otherwise their inbox.
+    if found.case_id is not None:
+        following = cases.next_task_for(session, actor, found.case_id)
+        if following is not None:
+            return redirect(url_for("inbox.task", task_id=following.id))
     return redirect(url_for("inbox.index"))

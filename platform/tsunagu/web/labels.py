@@ -31,6 +31,8 @@ EVENT_KINDS = {
     "consent_withdrawn": _l("Consent withdrawn"),
     "consent_expired": _l("Consent expired"),
     "meeting_item_promoted": _l("Support meeting record moved into the case file"),
+    "responsible_changed": _l("Consultant changed"),
+    "person_updated": _l("Person's details updated"),
 }
 
 PROGRESS_METHODS = {
