@@ -28,6 +28,7 @@ def _extracted() -> set[str]:
     method_map = [
         ("platform/tsunagu/inbox/pages.py", "python"),
         ("platform/tsunagu/cases/pages.py", "python"),
+        ("platform/tsunagu/cases/print_pages.py", "python"),
         ("platform/tsunagu/sharing/labels.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
