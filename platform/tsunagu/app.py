@@ -53,6 +53,7 @@ def register_views(app: Flask) -> None:
     from .audit import pages as audit_pages
     from .audit import web as audit_web
     from .cases import notices as cases_notices
+    from .cases import print_pages as _cases_print_pages  # noqa: F401 - the print routes on cases' blueprint
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
     from .identity import admin_views as _identity_admin_views  # noqa: F401

@@ -29,6 +29,7 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/inbox/pages.py", "python"),
         ("platform/tsunagu/cases/pages.py", "python"),
         ("platform/tsunagu/cases/list_page.py", "python"),
+        ("platform/tsunagu/cases/print_pages.py", "python"),
         ("platform/tsunagu/sharing/labels.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
