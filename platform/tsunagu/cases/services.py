@@ -18,6 +18,7 @@ from ..tenancy.models import OrgUnit, Tenant
 from . import operate
 from .advance import (
     MESSAGE_NAMES,
+    CompletedStep,
     WorkflowFailed,
     apply_result,
     complete_task,
@@ -25,6 +26,7 @@ from .advance import (
     deliver_message,
     fire_due_timers,
     fire_timer,
+    on_step_completed,
     record_event,
 )
 from .inputs import PersonInput, parse_person
@@ -36,6 +38,7 @@ from .workspace import highlight_ids, instance_diagram_xml, user_names
 __all__ = [
     "LANE_ROLES",
     "MESSAGE_NAMES",
+    "CompletedStep",
     "HumanTask",
     "PersonInput",
     "WorkflowFailed",
@@ -53,6 +56,7 @@ __all__ = [
     "history",
     "instance_diagram_xml",
     "lock_workable_task",
+    "on_step_completed",
     "operate",
     "parse_person",
     "record_event",
