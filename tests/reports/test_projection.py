@@ -117,3 +117,12 @@ def test_the_declaration_reads_tags_not_keys():
     assert kinds == {"evaluated", "got_work", "advice_only"}  # an empty checklist is no improvement
     day, kinds = facts_of(decl, {"hi": None, "shuro": False, "henka": ["motivation"]}, date(2026, 1, 1))
     assert day == date(2026, 1, 1) and kinds == {"improved"}
+
+
+def test_a_text_cell_excel_would_run_as_a_formula_is_quoted():
+    from tsunagu.reports.exports import cell
+
+    assert cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert cell("@SUM(A1)") == "'@SUM(A1)"
+    assert cell("鶴見区") == "鶴見区"
+    assert cell(-3) == -3

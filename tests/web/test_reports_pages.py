@@ -147,6 +147,7 @@ def test_operators_see_platform_counts_and_only_shared_tenants_figures(runtime, 
         {"email": "ops@platform.example"},
     )
     client.get(authorize_at_provider(start.headers["Location"], "ops@platform.example"))
+    assert 'href="/operator/reports"' in client.get("/operator/").get_data(as_text=True)
     page = client.get(f"/operator/reports?month={month}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

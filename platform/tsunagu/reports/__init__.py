@@ -7,8 +7,8 @@ from flask import Flask
 
 
 def register() -> None:
-    """Make the advance path write the statistics facts (idempotent). Every process that completes tasks
-    registers it: the web app (``init_app``) and the worker (``jobs``)."""
+    """Make the advance path write the statistics facts (idempotent). Called by ``init_app``: user tasks are
+    completed by the web process (pages, API, administrators' retries); no Celery task completes one."""
     from ..cases.services import on_step_completed
     from .facts import project
 

@@ -20,7 +20,7 @@ from . import services as reports
 from .access import CLOSERS, READERS, file_name, months_between, tenant_of
 
 _TAGS = ["reports"]
-_MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+_MONTH = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 
 
 class MonthlyQuery(BaseModel):

@@ -42,11 +42,18 @@ def month_title(month: str) -> str:
     return f"{wareki(day, with_day=False)}{day.month}月（{day.year}年{day.month}月）"
 
 
+def cell(value: Any) -> Any:
+    """A text cell Excel would read as a formula (``=``, ``+``, ``-``, ``@``) is quoted with ``'``."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _line(row: dict[str, Any]) -> list[Any]:
     per = row.get("per_100k") or {}
     share = row.get("improvement_share")
     return [
-        row["name"],
+        cell(row["name"]),
         row.get("population"),
         *(row["figures"][k] for k in FIGURES),
         None if share is None else round(share * 100, 1),

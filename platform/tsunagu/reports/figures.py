@@ -36,7 +36,7 @@ FIGURES: dict[str, str] = {
 PER_100K = ("new_consultations", "plans", "work_support_targets")
 #: FY2017 guidance (平成29年度の目安値), used when a preset gives none
 DEFAULT_REFERENCE = {"fiscal_year": 2017, "new_consultations": 24, "plans": 12, "work_support_targets": 7}
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^((?:19|20)\d{2})-(0[1-9]|1[0-2])$")
 UNASSIGNED = "_unassigned"
 
 

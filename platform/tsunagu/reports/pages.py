@@ -25,6 +25,7 @@ from ..web.requests import db, runtime
 from . import services as reports
 from .access import CLOSERS, READERS, file_name, tenant_of
 from .api import XLSX
+from .exports import cell
 from .figures import MONTH_RE
 
 bp = tenant_pages("reports", __name__)
@@ -131,7 +132,7 @@ def chart_csv(key: str) -> Response:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["", *chart["columns"]])
     for label, values in chart["rows"]:
-        writer.writerow([label, *values])
+        writer.writerow([cell(label), *values])  # a consultant's display name is typed by people
     return Response(
         out.getvalue().encode("utf-8-sig"),
         mimetype="text/csv",
