@@ -25,6 +25,11 @@ const copies = [
   ["fullcalendar/index.global.min.js", "fullcalendar/index.global.min.js"],
   ["@fullcalendar/core/locales/ja.global.min.js", "fullcalendar/ja.global.min.js"],
   ["../frontend/meetings/calendar.js", "meetings/calendar.js"],
+  // The reports dashboard (reports/pages.py): Apache ECharts' prebuilt bundle, its licence, our chart script
+  ["echarts/dist/echarts.min.js", "echarts/echarts.min.js"],
+  ["echarts/LICENSE", "echarts/LICENSE"],
+  ["../frontend/reports/dashboard.js", "reports/dashboard.js"],
+  ["../frontend/reports/dashboard.css", "reports/dashboard.css"],
   // The API reference page (/t/<slug>/api/docs): Swagger UI renders the generated openapi.json.
   ["swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"],
   ["swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"],

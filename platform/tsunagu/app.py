@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
-    from . import meetings, notifications
+    from . import meetings, notifications, reports
     from .admin import operations_api as _operations_api  # noqa: F401
     from .admin import operations_pages
     from .admin import views as _admin_views  # noqa: F401
@@ -72,6 +72,7 @@ def register_views(app: Flask) -> None:
     notifications.init_app(app, app.extensions["tsunagu"].settings)  # pages, the header's bell, admin menu
     cases_notices.register()  # how the notification centre describes tasks and cases, at read time
     meetings.init_app(app)  # the meetings API and pages (calendar, agenda, secretariat page)
+    reports.init_app(app)  # the statistics listener on the advance path, the reports API, dashboard, exports
     if not any(child is api_bp for child, _ in tenant_bp._blueprints):
         tenant_bp.register_blueprint(api_bp)
     app.register_blueprint(tenant_bp)

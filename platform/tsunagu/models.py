@@ -10,6 +10,7 @@ from .inbox import models as inbox_models
 from .meetings import models as meetings_models
 from .notifications import models as notifications_models
 from .referrals import models as referrals_models
+from .reports import models as reports_models
 from .sharing import models as sharing_models
 from .tenancy import models as tenancy_models
 
@@ -24,6 +25,7 @@ __all__ = [
     "notifications_models",
     "outbox_models",
     "referrals_models",
+    "reports_models",
     "sharing_models",
     "tenancy_models",
 ]

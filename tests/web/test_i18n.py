@@ -45,6 +45,8 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/audit/templates/**.html", "jinja2"),
         ("platform/tsunagu/referrals/pages.py", "python"),
         ("platform/tsunagu/referrals/templates/referrals/*.html", "jinja2"),
+        ("platform/tsunagu/reports/pages.py", "python"),
+        ("platform/tsunagu/reports/templates/**.html", "jinja2"),
     ]
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(

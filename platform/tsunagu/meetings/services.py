@@ -39,6 +39,7 @@ from .decisions import (
     record_minutes,
     required_kinds,
 )
+from .models import MeetingSeries  # read by reports (the 事後報告 ratio per series)
 from .series import (
     CalendarItem,
     calendar,
@@ -67,6 +68,7 @@ __all__ = [
     "URGENCY",
     "AfterTheFactRatio",
     "CalendarItem",
+    "MeetingSeries",
     "add_participant",
     "add_to_agenda",
     "after_the_fact_ratio",

@@ -93,7 +93,24 @@ def semantic_issues(data: Mapping[str, Any], file: str, expected_slug: str | Non
     _check_meetings(data["meetings"], {u["kind"] for u in data["org_units"]}, add)
     _check_series_units(data["meetings"], {u["code"]: u["kind"] for u in data["org_units"]}, add)
     _check_workflow(data["workflow"], data["meetings"]["style"], add)
+    _check_reports(data.get("reports") or {}, {u["code"] for u in data["org_units"]}, add)
     return issues
+
+
+def _check_reports(reports: Mapping[str, Any], codes: set[str], add: Any) -> None:
+    """Each fiscal year once; populations only for org units of this file."""
+    seen: dict[int, int] = {}
+    for i, entry in enumerate(reports.get("reference_values") or []):
+        year = entry["fiscal_year"]
+        if year in seen:
+            add(
+                f"reports.reference_values[{i}].fiscal_year",
+                f"fiscal year {year} is already given (reports.reference_values[{seen[year]}])",
+            )
+        seen.setdefault(year, i)
+    for code in reports.get("population") or {}:
+        if code not in codes:
+            add(f"reports.population.{code}", f"{code!r} is not the code of an org unit in this file")
 
 
 def _check_org_units(units: list[dict[str, Any]], add: Any) -> None:

@@ -210,6 +210,28 @@ PRESET_SCHEMA: dict[str, Any] = {
             ),
             default_language={"enum": ["ja", "en"]},
         ),
+        # Optional: the national monthly report (issue #19) — reference values (目安値, per 100,000 population
+        # per month) by fiscal year, the population of each org unit the report has a row for, and whether
+        # the platform's operators may see this tenant's figures.
+        reports=_table(
+            "",
+            reference_values=_array(
+                _table(
+                    "fiscal_year new_consultations plans work_support_targets",
+                    fiscal_year={"type": "integer", "minimum": 2015, "maximum": 2100},
+                    new_consultations={"type": "number", "minimum": 0, "maximum": 10000},
+                    plans={"type": "number", "minimum": 0, "maximum": 10000},
+                    work_support_targets={"type": "number", "minimum": 0, "maximum": 10000},
+                ),
+                maxItems=100,
+            ),
+            population={
+                "type": "object",
+                "propertyNames": _CODE,
+                "additionalProperties": {"type": "integer", "minimum": 1},
+            },
+            share_with_operators={"type": "boolean"},
+        ),
         workflow=_table(
             "meeting_process monitoring_interval after_the_fact_report_warn_ratio",
             meeting_process={"enum": list(STYLE_PROCESS.values())},
