@@ -11,6 +11,14 @@ from .config import Settings
 from .core.runtime import Runtime
 
 
+def wire_form_checks() -> None:
+    """Deploying checks forms with the forms module's own loader (the engine knows no forms module)."""
+    from .engine import services as engine
+    from .forms.schema import form_problem
+
+    engine.register_form_check(form_problem)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     runtime = runtime or Runtime.from_settings(settings)
@@ -32,6 +40,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from .web import hosts, json, requests, ui
 
     json.init_app(app)  # bounded parsing of every JSON body (depth, items); no ASCII escapes in responses
+    wire_form_checks()
 
     requests.init_app(app)
     tenancy_web.init_app(app)  # how a request finds its tenant

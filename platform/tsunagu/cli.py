@@ -19,6 +19,9 @@ __all__ = ["load_settings", "main"]
 @click.group()
 def main() -> None:
     """Tsunagu (つなぐ) — 生活困窮者自立支援の相談支援業務を BPMN で。"""
+    from .app import wire_form_checks
+
+    wire_form_checks()
 
 
 @main.group()

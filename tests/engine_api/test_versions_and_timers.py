@@ -134,3 +134,25 @@ def test_unknown_case_and_task_ids_answer_404(api):
     assert api.get(f"/cases/{uuid.uuid4()}").status_code == 404
     assert api.get("/cases/not-a-uuid").status_code == 404
     assert api.post(f"/tasks/{uuid.uuid4()}/complete", json={"data": {}}).status_code == 404
+
+
+def test_a_form_whose_rule_names_a_missing_field_is_refused_at_deploy(api):
+    """The forms module's own loader runs at deploy: a form that would fail every completion is a 422 there."""
+    import json
+
+    api.start_case()  # deploys the library as version 1
+    form = json.loads((REPO / "workflows" / "casework" / "forms" / "intake.form").read_text(encoding="utf-8"))
+
+    def rename(components):
+        for c in components:
+            if c.get("key") == "reception_date":
+                c["key"] = "uketsuke_bi"  # renamed, but the not-in-future rule still names reception_date
+            rename(c.get("components") or [])
+
+    rename(form["components"])
+    assert "reception_date" in json.dumps(form.get("tsunagu"))
+    response = _deploy(api, "casework/forms/intake.form", json.dumps(form, ensure_ascii=False))
+    assert response.status_code == 422, response.get_json()
+    problems = " ".join(problems_of(response.get_json()))
+    assert "intake.form" in problems and "reception_date" in problems, problems
+    assert [d["version"] for d in api.get("/definitions").get_json()] == [1]

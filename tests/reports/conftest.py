@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine_api.driver import Api, later
+from tests.engine_api.driver import Api
 from tests.factories import make_user, tenant_row
 from tsunagu.core.db import utcnow
 from tsunagu.tenancy.sync import sync_presets
@@ -28,6 +28,14 @@ def admin_api(client, runtime, slug: str) -> Api:
 
 def on(day: int) -> str:
     return f"{MONTH}-{day:02d}"
+
+
+def six_months_on(day: int) -> str:
+    """The end of a 6-month plan started on ``on(day)`` (the plan form's period rule)."""
+    year, month = (int(x) for x in MONTH.split("-"))
+    month += 6
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return f"{year}-{month:02d}-{day:02d}"
 
 
 def fire_timers(runtime, days: int) -> int:
@@ -59,7 +67,8 @@ class CaseDriver:
             self.case_id,
             "plan_draft",
             plan_date=on(self.day + 1),
-            plan_end_date=later(180).isoformat(),
+            plan_period="P6M",
+            plan_end_date=six_months_on(self.day + 1),
             early_start=False,
             statutory_programmes=[],
             work_support=work_support,

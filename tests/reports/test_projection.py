@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.factories import tenant_row
-from tests.reports.conftest import MONTH, CaseDriver, admin_api, on
+from tests.reports.conftest import MONTH, CaseDriver, admin_api, on, six_months_on
 from tsunagu.core.session import transaction
 from tsunagu.reports.facts import declaration, facts_of
 from tsunagu.reports.models import ReportFact
@@ -42,6 +42,12 @@ def _renamed_intake() -> str:
             walk(c.get("components") or [])
 
     walk(form["components"])
+    for rule in (form.get("tsunagu") or {}).get("rules") or []:  # its cross-field rules follow the rename
+        for role, key in list(rule.items()):
+            if key == "reception_date":
+                rule[role] = "uketsuke_bi"
+            elif isinstance(key, list):
+                rule[role] = ["uketsuke_bi" if k == "reception_date" else k for k in key]
     return json.dumps(form, ensure_ascii=False)
 
 
@@ -73,18 +79,39 @@ def test_a_plan_sent_back_and_drafted_again_counts_once_and_an_untick_withdraws(
     driver.intake("continue")
     api.complete(driver.case_id, "consent", consent_application=True)
     api.complete(driver.case_id, "assessment", emergency_support=False, urgency="high")
-    draft = {"plan_end_date": "2027-06-01", "early_start": False, "statutory_programmes": []}
-    api.complete(driver.case_id, "plan_draft", plan_date=on(6), work_support=True, **draft)
+    draft = {"plan_period": "P6M", "early_start": False, "statutory_programmes": []}
+    api.complete(
+        driver.case_id,
+        "plan_draft",
+        plan_date=on(6),
+        plan_end_date=six_months_on(6),
+        work_support=True,
+        **draft,
+    )
     api.complete(driver.case_id, "convene_adhoc")
     api.complete(driver.case_id, "record_meeting_result", meeting_decision="revise", meeting_date=on(7))
     assert ("work_support_target", 0, MONTH) in _facts(runtime, "yokohama", driver.case_id)
     # drafted again: still one fact; then drafted without work support: withdrawn
-    api.complete(driver.case_id, "plan_draft", plan_date=on(8), work_support=True, **draft)
+    api.complete(
+        driver.case_id,
+        "plan_draft",
+        plan_date=on(8),
+        plan_end_date=six_months_on(8),
+        work_support=True,
+        **draft,
+    )
     kinds = [k for k, _, _ in _facts(runtime, "yokohama", driver.case_id)]
     assert kinds.count("work_support_target") == 1
     api.complete(driver.case_id, "convene_adhoc")
     api.complete(driver.case_id, "record_meeting_result", meeting_decision="revise", meeting_date=on(9))
-    api.complete(driver.case_id, "plan_draft", plan_date=on(10), work_support=False, **draft)
+    api.complete(
+        driver.case_id,
+        "plan_draft",
+        plan_date=on(10),
+        plan_end_date=six_months_on(10),
+        work_support=False,
+        **draft,
+    )
     kinds = [k for k, _, _ in _facts(runtime, "yokohama", driver.case_id)]
     assert "work_support_target" not in kinds
     assert kinds.count("meeting_held") == 1  # one per plan cycle, the latest meeting's date

@@ -31,7 +31,7 @@ from ..core.outbox import enqueue
 from ..core.runtime import Runtime
 from ..core.session import TenantSession, independent_transaction, transaction
 from ..engine import services as engine
-from ..forms.schema import FormSchema, load_form
+from ..forms.schema import FormSchema, FormSchemaError, load_form
 from ..forms.validation import validate_submission
 from ..identity.services import Principal
 from . import person_fields, projection
@@ -234,7 +234,13 @@ def _form(deployment_id: uuid.UUID, form_key: str, schema: dict[str, Any]) -> Fo
     key = (deployment_id, form_key)
     form = _FORMS.get(key)
     if form is None:
-        form = load_form(schema)
+        try:
+            form = load_form(schema)
+        except FormSchemaError as exc:  # deployed before deploys checked forms: the task answers 422, not 500
+            raise ValidationFailed(
+                "このタスクのフォームが読み込めません。管理者に連絡してください / the task's form does not load",
+                details={"form": [str(exc)]},
+            ) from exc
         if len(_FORMS) >= _FORMS_MAX:
             _FORMS.pop(next(iter(_FORMS)))  # the oldest entry: enough to bound the cache
         _FORMS[key] = form

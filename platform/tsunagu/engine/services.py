@@ -46,7 +46,7 @@ from .runner import (
 )
 from .safe_xml import parse_xml
 from .timers import ClaimedTimer, claim_due_timer, due_timer_ids, park_timer, retry_incident
-from .validation import validate_bundle, validate_paths_report
+from .validation import register_form_check, validate_bundle, validate_paths_report
 
 __all__ = [
     "DEFINITION_SUFFIXES",
@@ -92,6 +92,7 @@ __all__ = [
     "read_library",
     "record_incident",
     "register_executor",
+    "register_form_check",
     "require_running",
     "resolve_incident",
     "resume",

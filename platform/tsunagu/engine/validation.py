@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lxml import etree
 
@@ -37,6 +38,16 @@ DEFINITION_SUFFIXES = (".bpmn", ".dmn")
 __all__ = ["Problem", "validate_bundle", "validate_paths", "validate_paths_report"]
 
 
+#: Checks of a parsed form beyond its JSON shape (the forms module's own loader: fields, FEEL conditions,
+#: cross-field rules), injected at start-up — the engine knows no forms module. Each returns a message or None.
+_FORM_CHECKS: list[Callable[[dict[str, Any]], str | None]] = []
+
+
+def register_form_check(check: Callable[[dict[str, Any]], str | None]) -> None:
+    if check not in _FORM_CHECKS:
+        _FORM_CHECKS.append(check)
+
+
 def _form_problem(name: str, data: bytes, max_bytes: int) -> Problem | None:
     if len(data) > max_bytes:
         return Problem(
@@ -57,6 +68,12 @@ def _form_problem(name: str, data: bytes, max_bytes: int) -> Problem | None:
         return Problem(
             name, 1, None, "フォームの形式が違います / form must be a form-js object with components"
         )
+    for check in _FORM_CHECKS:
+        message = check(form)
+        if message:
+            return Problem(
+                name, None, None, f"フォームが読み込めません（{message}） / the form does not load: {message}"
+            )
     return None
 
 

@@ -360,3 +360,16 @@ def _length(value: Any, here: str, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise FormSchemaError(f"{here}: '{name}' must be a non-negative integer")
     return value
+
+
+def form_problem(doc: Mapping[str, Any]) -> str | None:
+    """Why a form-js document does not load here (fields, FEEL conditions, cross-field rules), or None.
+
+    Deploying checks this (``engine.register_form_check``, wired by the entry points), so a form that names a
+    field it lacks is refused at deploy instead of failing every completion of its task.
+    """
+    try:
+        load_form(doc)
+    except FormSchemaError as exc:
+        return str(exc)
+    return None
