@@ -85,20 +85,24 @@ def generate(owner_dsn: str, tenant_id: uuid.UUID, cases: int, years: int, end: 
                 if path < ADVICE_ONLY + REFERRED:
                     fact(case_id, unit, "referred", received)
                     continue
+                target = False
                 for cycle in range(2 if rng.random() < REPLANNED else 1):
                     planned = received + timedelta(days=30 + 200 * cycle + rng.randrange(30))
                     if rng.random() < WORK_SUPPORT:
                         fact(case_id, unit, "work_support_target", planned, cycle)
+                        target = True
                     fact(case_id, unit, "plan_made", planned, cycle)
                     if rng.random() < EVALUATED:
                         evaluated = planned + timedelta(days=180)
                         fact(case_id, unit, "evaluated", evaluated, cycle + 1)
                         if rng.random() < IMPROVED:
                             fact(case_id, unit, "improved", evaluated, cycle + 1)
-                        if rng.random() < GOT_WORK:
-                            fact(case_id, unit, "got_work", evaluated, cycle + 1)
-                        elif rng.random() < INCOME:
-                            fact(case_id, unit, "income_rose", evaluated, cycle + 1)
+                        for kind, share in (("got_work", GOT_WORK), ("income_rose", INCOME)):
+                            if rng.random() < share:
+                                fact(case_id, unit, kind, evaluated, cycle + 1)
+                                if target:
+                                    fact(case_id, unit, f"{kind}_target", evaluated, cycle + 1)
+                                break
         conn.commit()
     load_s = time.perf_counter() - t0
     with psycopg.connect(owner_dsn, autocommit=True) as conn:

@@ -40,6 +40,8 @@ FIRST = {  # advice-only, referred, plan → work found
     "work_support_targets": 1,
     "employed": 1,
     "income_increased": 0,
+    "employed_work_support": 1,  # the case that found work was a work-support target
+    "income_increased_work_support": 0,
     "evaluated": 1,
     "improved": 1,
 }
@@ -51,6 +53,8 @@ SECOND = {  # plan → income rose, closed, re-planned (two plans)
     "work_support_targets": 1,
     "employed": 0,
     "income_increased": 1,
+    "employed_work_support": 0,
+    "income_increased_work_support": 1,
     "evaluated": 3,
     "improved": 1,
 }

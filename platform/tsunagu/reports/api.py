@@ -42,6 +42,8 @@ class Figures(BaseModel):
     work_support_targets: int
     employed: int
     income_increased: int
+    employed_work_support: int
+    income_increased_work_support: int
     referred: int
     advice_only: int
     evaluated: int

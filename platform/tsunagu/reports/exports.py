@@ -22,6 +22,8 @@ LABELS_JA = {
     "work_support_targets": "就労支援対象者数",
     "employed": "就労者数",
     "income_increased": "増収者数",
+    "employed_work_support": "うち就労支援対象者の就労者数",
+    "income_increased_work_support": "うち就労支援対象者の増収者数",
     "referred": "他制度・他機関へのつなぎ",
     "advice_only": "相談・情報提供のみで終了",
     "evaluated": "評価実施件数",

@@ -40,6 +40,8 @@ KINDS = (
     "work_support_target",  # 就労支援対象者
     "got_work",  # 就労
     "income_rose",  # 増収
+    "got_work_target",  # 就労, of a work-support target (derived: the case has a work_support_target fact)
+    "income_rose_target",  # 増収, of a work-support target (derived)
     "evaluated",  # 評価 (plan holders evaluated)
     "improved",  # 状態像の改善 at evaluation
     "meeting_held",  # 支援調整会議で協議
@@ -47,6 +49,8 @@ KINDS = (
 )
 _DATE = "date"
 PLAN_MADE = "plan_made"
+#: facts counted again for work-support plan holders (就労支援対象者のうち就労・増収)
+DERIVED = {"got_work": "got_work_target", "income_rose": "income_rose_target"}
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,13 @@ def project(session: TenantSession, step: CompletedStep) -> None:
     # One read: the case's facts are few (a handful per plan cycle); the cycle is how many plans it had.
     known = list(session.execute(select(ReportFact).where(ReportFact.case_id == case_id)).scalars())
     cycle = sum(1 for f in known if f.kind == PLAN_MADE)
-    existing = {f.kind: f for f in known if f.cycle == cycle and f.kind in decl.kinds}
+    declared = decl.kinds | {DERIVED[k] for k in decl.kinds if k in DERIVED}
+    if any(f.kind == "work_support_target" for f in known):
+        kinds |= {DERIVED[k] for k in kinds if k in DERIVED}
+    existing = {f.kind: f for f in known if f.cycle == cycle and f.kind in declared}
     org_unit_id = step.case.org_unit_id if step.case is not None else step.task.org_unit_id
     source = step.task.form_key
-    for kind in sorted(decl.kinds):
+    for kind in sorted(declared):
         fact = existing.get(kind)
         if kind in kinds:
             if fact is None:

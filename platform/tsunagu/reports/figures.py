@@ -27,6 +27,8 @@ FIGURES: dict[str, str] = {
     "work_support_targets": "work_support_target",  # 就労支援対象者数
     "employed": "got_work",  # 就労者数
     "income_increased": "income_rose",  # 増収者数
+    "employed_work_support": "got_work_target",  # うち就労支援対象者の就労者数
+    "income_increased_work_support": "income_rose_target",  # うち就労支援対象者の増収者数
     "referred": "referred",  # 他制度・他機関へのつなぎ
     "advice_only": "advice_only",  # 相談・情報提供のみで終了
     "evaluated": "evaluated",  # 評価実施件数 (plan holders evaluated)

@@ -38,6 +38,8 @@ FIGURE_LABELS = {
     "work_support_targets": lazy_gettext("Work-support targets"),
     "employed": lazy_gettext("Got work"),
     "income_increased": lazy_gettext("Income rose"),
+    "employed_work_support": lazy_gettext("Got work, of work-support targets"),
+    "income_increased_work_support": lazy_gettext("Income rose, of work-support targets"),
     "referred": lazy_gettext("Referred to other programmes or agencies"),
     "advice_only": lazy_gettext("Ended with advice or information only"),
     "evaluated": lazy_gettext("Evaluations"),
