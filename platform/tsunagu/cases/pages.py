@@ -204,6 +204,7 @@ def _workspace_page(
             my_name=(me.display_name or me.email) if me else "",
             today=_today(),
             can_write=bool(current_actor().roles & RECORDERS),
+            panels=services.case_panels(db(), ws.case, current_actor()),  # e.g. 支援の依頼 (issue #20)
         ),
         status,
     )
