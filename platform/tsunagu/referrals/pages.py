@@ -397,6 +397,7 @@ def case_panel(session: Any, case: Any, actor: Any) -> Markup | None:
 
 
 def register() -> None:
+    referrals.register_subjects()  # how the notification centre names referrals and requests
     cases.register_case_panel(case_panel)
     inbox.register_panel(inbox_panel)
     meetings.register_agenda_panel(meeting_panel)
