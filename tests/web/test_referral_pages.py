@@ -205,5 +205,10 @@ def test_a_request_for_cooperation_round_trip_through_the_pages_shows_on_the_cas
     for title in ("支援の依頼を送りました", "支援の依頼を受諾しました", "支援の報告がありました"):
         assert f"{title}（つなぐ市中央地域包括支援センター）" in page, title
     assert "報告済" in page
+    assert '<span class="event-kind">支援の依頼</span>' in page  # the timeline names the entry kind
+    english = consultant.get(f"/cases/{case_id}/cooperation?lang=en").get_data(as_text=True)
+    assert "Requests for cooperation" in english and "Reported" in english
+    portal_en = houkatsu.get("/partner?lang=en").get_data(as_text=True)
+    assert "Referral portal" in portal_en and "Send a new referral" in portal_en
     listing = consultant.get(f"/cases/{case_id}/cooperation").get_data(as_text=True)
     assert "1/15 訪問済み" in listing

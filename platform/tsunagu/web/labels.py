@@ -31,6 +31,8 @@ EVENT_KINDS = {
     "consent_withdrawn": _l("Consent withdrawn"),
     "consent_expired": _l("Consent expired"),
     "meeting_item_promoted": _l("Support meeting record moved into the case file"),
+    "referral": _l("Referral accepted"),  # issue #20
+    "cooperation": _l("Request for cooperation"),
 }
 
 PROGRESS_METHODS = {
