@@ -256,3 +256,17 @@ def test_a_department_flag_without_consent_goes_on_the_next_support_meeting_and_
         ).status_code
         == 403
     )
+
+
+def test_the_notification_centre_names_the_referral_to_the_partner_and_links_to_it(demo):
+    sent = _refer(demo.houkatsu)
+    assert demo.consultant.post(f"/referrals/{sent['id']}/accept", json={}).status_code == 200
+    listed = demo.houkatsu.get("/notifications").get_json()
+    items = listed["items"] if isinstance(listed, dict) else listed
+    mine = [i for i in items if i["link"] == f"referrals/{sent['id']}"]
+    assert len(mine) == 1, items
+    assert mine[0]["subject"] == {"title": "つなぎ / referral", "detail": "山田 花子"}
+    # the consultants of the receiving unit were told a referral arrived, with a link they may follow
+    staff = demo.consultant.get("/notifications").get_json()
+    staff_items = staff["items"] if isinstance(staff, dict) else staff
+    assert any(i["link"] == f"referrals/{sent['id']}" and i["subject"] for i in staff_items)

@@ -153,3 +153,62 @@ def test_a_department_flag_shows_on_the_support_meeting_page_to_its_members_only
     hidden = outsider.get(f"/meetings/{flag.meeting_id}").get_data(as_text=True)
     assert "この支援会議の構成員だけが閲覧できます" in hidden
     assert "窓口で食費に困っていると話した" not in hidden
+
+
+def test_a_request_for_cooperation_round_trip_through_the_pages_shows_on_the_case_page(
+    runtime, act_as, client
+):
+    from tests.engine_api.driver import Api
+    from tests.factories import make_user
+    from tsunagu.referrals.models import CooperationRequest
+
+    tenant = demo_tenant(runtime)
+    center = _unit(runtime, tenant, "soudan-center")
+    houkatsu = _partner_user(runtime, act_as, tenant, "houkatsu-chuo", "soudan-center")
+    consultant = act_as(tenant, ["consultant"], unit=center)
+    opener = make_user(runtime, tenant, email="opener@example.jp", roles=["consultant"], org_unit=center)
+    case_id = Api(client, "demo", opener.token).start_case(org_unit="soudan-center")["id"]
+
+    assert "関係機関に支援を依頼する" in consultant.get(f"/cases/{case_id}").get_data(as_text=True)
+    consultant.get(f"/cases/{case_id}/cooperation")
+    bad = consultant.post(f"/cases/{case_id}/cooperation", data={"partner": "nobody", "request": "見守り"})
+    assert bad.status_code == 422 and "登録されていない関係機関です" in bad.get_data(as_text=True)
+    empty = consultant.post(f"/cases/{case_id}/cooperation", data={"partner": "houkatsu-chuo", "request": ""})
+    assert empty.status_code == 422 and "必須項目です" in empty.get_data(as_text=True)
+    sent = consultant.post(
+        f"/cases/{case_id}/cooperation",
+        data={
+            "partner": "houkatsu-chuo",
+            "request": "月1回の見守り訪問をお願いします",
+            "due_on": "2099-03-31",
+        },
+    )
+    assert sent.status_code == 303
+    with transaction(runtime.sessions, tenant.id) as session:
+        request_id = session.execute(select(CooperationRequest.id)).scalar_one()
+
+    portal = houkatsu.get("/partner").get_data(as_text=True)
+    assert "月1回の見守り訪問をお願いします" in portal and "依頼済" in portal
+    assert (
+        houkatsu.post(
+            f"/partner/cooperation/{request_id}", data={"action": "accept", "text": "承知しました"}
+        ).status_code
+        == 303
+    )
+    assert (
+        houkatsu.post(
+            f"/partner/cooperation/{request_id}", data={"action": "report", "text": "1/15 訪問済み"}
+        ).status_code
+        == 303
+    )
+    page = consultant.get(f"/cases/{case_id}").get_data(as_text=True)
+    for title in ("支援の依頼を送りました", "支援の依頼を受諾しました", "支援の報告がありました"):
+        assert f"{title}（つなぐ市中央地域包括支援センター）" in page, title
+    assert "報告済" in page
+    assert '<span class="event-kind">支援の依頼</span>' in page  # the timeline names the entry kind
+    english = consultant.get(f"/cases/{case_id}/cooperation?lang=en").get_data(as_text=True)
+    assert "Requests for cooperation" in english and "Reported" in english
+    portal_en = houkatsu.get("/partner?lang=en").get_data(as_text=True)
+    assert "Referral portal" in portal_en and "Send a new referral" in portal_en
+    listing = consultant.get(f"/cases/{case_id}/cooperation").get_data(as_text=True)
+    assert "1/15 訪問済み" in listing

@@ -214,6 +214,7 @@ def _workspace_page(
             today=_today(),
             can_write=bool(current_actor().roles & RECORDERS),
             **_responsible_context(ws.case),
+            panels=services.case_panels(db(), ws.case, current_actor()),  # e.g. 支援の依頼 (issue #20)
         ),
         status,
     )

@@ -6,6 +6,7 @@ Views, the inbox and beat call these; these call the engine through ``engine.ser
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -45,6 +46,7 @@ __all__ = [
     "WorkflowFailed",
     "apply_result",
     "case_detail",
+    "case_panels",
     "complete_task",
     "context_of",
     "deliver_message",
@@ -65,11 +67,26 @@ __all__ = [
     "ownership",
     "parse_person",
     "record_event",
+    "register_case_panel",
     "stage_of",
     "start_case",
     "user_names",
     "workflow_settings",
 ]
+
+#: Extra sections of the case page from modules above (``referrals``: the case's requests for cooperation):
+#: ``panel(session, case, actor)`` → HTML (``Markup``) or ``None``.
+_CASE_PANELS: list[Callable[[Any, Any, Any], Any]] = []
+
+
+def register_case_panel(panel: Callable[[Any, Any, Any], Any]) -> None:
+    if panel not in _CASE_PANELS:
+        _CASE_PANELS.append(panel)
+
+
+def case_panels(session: TenantSession, case: Any, actor: Any) -> list[Any]:
+    return [html for panel in _CASE_PANELS if (html := panel(session, case, actor)) is not None]
+
 
 DEFAULT_MEETING_PROCESS = "meeting_hybrid"
 DEFAULT_MONITORING_INTERVAL = "P1M"

@@ -378,6 +378,26 @@ def meeting_panel(session: Any, meeting: Any, actor: Any) -> Markup | None:
     return Markup(html)  # noqa: S704 - an autoescaped template's output
 
 
+def case_panel(session: Any, case: Any, actor: Any) -> Markup | None:
+    """The case page: its requests for cooperation (支援の依頼) and the way to send one."""
+    rows = referrals.cooperation_for_case(session, case.id)
+    may_request = permissions.can(actor, "cooperation.request", case)
+    if not rows and not may_request:
+        return None
+    names = {p.id: p.name for p in session.execute(select(PartnerOrganisation)).scalars()}
+    html = render_template(
+        "referrals/_case_cooperation.html",
+        case=case,
+        rows=rows,
+        names=names,
+        may_request=may_request,
+        **_helpers(),
+    )
+    return Markup(html)  # noqa: S704 - an autoescaped template's output
+
+
 def register() -> None:
+    referrals.register_subjects()  # how the notification centre names referrals and requests
+    cases.register_case_panel(case_panel)
     inbox.register_panel(inbox_panel)
     meetings.register_agenda_panel(meeting_panel)

@@ -481,7 +481,7 @@ def _tell_partner(
         session,
         REFERRAL_STATUS_CHANGED.key,
         _member_ids(session, partner.id),
-        f"partner/referrals/{referral.id}",
+        f"referrals/{referral.id}",  # the referral's page: a partner's user is sent on to their portal's view
         key=f"referral:{referral.id}:{what}",
         subject=("referral", referral.id),
     )
@@ -522,7 +522,7 @@ def request_cooperation(
         session,
         COOPERATION_CHANGED.key,
         _member_ids(session, partner.id),
-        f"partner/cooperation/{row.id}",
+        "partner",
         key=f"cooperation:{row.id}:sent",
         subject=("cooperation", row.id),
     )
@@ -668,3 +668,43 @@ def flags_for_meeting(session: TenantSession, meeting_id: uuid.UUID) -> list[Dep
 def may_see_flags(session: TenantSession, principal: Any, meeting_key: str) -> bool:
     """支援会議の資料: its registered members (with their confidentiality undertaking) only."""
     return meeting_key in sharing.viewer_for(session, principal).meeting_keys
+
+
+# ---- how the notification centre names a referral or a request (to those who may still see it) -------------
+def describe_referrals(session: TenantSession, principal: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    from ..notifications.centre import SubjectView
+
+    partner = partner_of(session, principal)
+    views = {}
+    for referral in session.execute(select(Referral).where(Referral.id.in_(ids))).scalars():
+        mine = partner is not None and referral.partner_id == partner.id
+        if mine or (partner is None and visible_to_staff(principal, referral)):
+            views[referral.id] = SubjectView(
+                title="つなぎ / referral", detail="匿名" if referral.anonymous else referral.person_name
+            )
+    return views
+
+
+def describe_cooperation(
+    session: TenantSession, principal: Any, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    from ..notifications.centre import SubjectView
+
+    partner = partner_of(session, principal)
+    views = {}
+    for row in session.execute(select(CooperationRequest).where(CooperationRequest.id.in_(ids))).scalars():
+        if partner is not None:
+            visible = row.partner_id == partner.id
+        else:
+            case = session.get(Case, (row.tenant_id, row.case_id))
+            visible = case is not None and permissions.can(principal, "case.read", case)
+        if visible:
+            views[row.id] = SubjectView(title="支援の依頼 / request for cooperation", detail=row.request[:60])
+    return views
+
+
+def register_subjects() -> None:
+    from ..notifications.centre import register_subject
+
+    register_subject("referral", describe_referrals)
+    register_subject("cooperation", describe_cooperation)

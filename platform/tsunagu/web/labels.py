@@ -33,6 +33,8 @@ EVENT_KINDS = {
     "meeting_item_promoted": _l("Support meeting record moved into the case file"),
     "responsible_changed": _l("Consultant changed"),
     "person_updated": _l("Person's details updated"),
+    "referral": _l("Referral accepted"),  # issue #20
+    "cooperation": _l("Request for cooperation"),
 }
 
 PROGRESS_METHODS = {
