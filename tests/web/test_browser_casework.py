@@ -219,9 +219,17 @@ def test_pages_fit_desktop_and_phone_screens(runtime, yokohama, sign_in, live_se
     base = f"{live_server}/t/{yokohama.slug}"
     for label, viewport in (("desktop", None), ("phone", PHONE)):
         page = sign_in(consultant, yokohama, viewport=viewport)
-        for path in ("/inbox?scope=role", f"/cases/{case_id}", "/cases/new", "/inbox?scope=role&lang=en"):
+        for path in (
+            "/inbox?scope=role",
+            f"/cases/{case_id}",
+            "/cases/new",
+            "/cases",
+            "/inbox?scope=role&lang=en",
+        ):
             page.goto(base + path)
             assert _no_horizontal_scroll(page), (label, path)
+            if label == "phone" and path == "/cases":
+                screenshot(page, "case-list-phone")
             if label == "phone" and path.startswith("/inbox"):
                 screenshot(page, "inbox-phone-en" if "lang=en" in path else "inbox-phone")
         page.goto(f"{base}/inbox?scope=role")

@@ -103,7 +103,7 @@ def test_two_simultaneous_submissions_on_sqlite_give_one_success_and_one_409_pag
     assert statuses == [302, 409], [(s, body[:300]) for s, body in answers]
     (conflict_page,) = [body for status, body in answers if status == 409]
     assert "Internal Server Error" not in conflict_page
-    assert "他の担当者がこのタスクを完了しました" in conflict_page or "完了" in conflict_page
+    assert "入力中に、このタスクは他の担当者によって完了されました。" in conflict_page
     assert DETAIL in conflict_page  # the typed text is still in the form
     assert 'id="conflict"' in conflict_page
     with transaction(demo_runtime.sessions, tenant.id) as session:
