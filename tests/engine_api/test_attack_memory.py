@@ -4,6 +4,7 @@ measuring the worker's peak resident set (``VmHWM``) before and after. It took a
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import socket
@@ -38,6 +39,9 @@ def _gunicorn(settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         TSUNAGU_MIGRATION_DATABASE_URL=settings.migration_database_url,
         TSUNAGU_SECRET_KEY=settings.secret_key,
         TSUNAGU_AUDIT_HMAC_KEY="attack-memory-test-audit-key-0123456789",
+        TSUNAGU_MASTER_KEY=base64.b64encode(
+            os.urandom(32)
+        ).decode(),  # production: a real master key (issue #16)
         TSUNAGU_BASE_DOMAIN=settings.base_domain,
         TSUNAGU_LOG_LEVEL="WARNING",
     )

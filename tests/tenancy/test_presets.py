@@ -32,7 +32,13 @@ def test_every_shipped_preset_validates():
     presets = presets_by_slug()
     assert sorted(presets) == list(SHIPPED)
     for preset in presets.values():
-        assert set(preset.settings) == {"meetings", "identity_provider", "workflow", "notifications"}
+        assert set(preset.settings) == {
+            "meetings",
+            "identity_provider",
+            "workflow",
+            "notifications",
+            "privacy",
+        }
 
 
 @pytest.mark.parametrize(
@@ -201,6 +207,9 @@ BROKEN = [
      "no org unit of kind 'section'"),
     ("demo", 'style = "hybrid"', 'style = "scheduled"', "meetings", "no [[meetings.adhoc]]"),
     ("yokohama", 'style = "hybrid"', 'style = "adhoc"', "workflow.meeting_process", "must be 'meeting_adhoc'"),
+    ("kunitachi", "retention_years = 5", 'retention_years = "five"', "privacy.retention_years",
+     "expected an integer, got string"),
+    ("kunitachi", "retention_years = 5", "retention_years = 5\nforever = true", "privacy.forever", "unknown key"),
 ]  # fmt: skip
 
 
