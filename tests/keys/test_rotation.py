@@ -69,7 +69,7 @@ def test_rotation_keeps_old_values_readable_and_reencryption_moves_them_to_the_n
     assert first.resealed == 1 and first.remaining
     with transaction(runtime.sessions, tenant.id) as session:
         records = session.execute(select(ProgressRecord)).scalars().all()
-        record = [r for r in records if r.content == NOTE][0]  # sealed: compared in Python, never in SQL
+        record = next(r for r in records if r.content == NOTE)  # sealed: compared in Python, never in SQL
         record.content = NOTE + "（追記）"
     resealed = reencrypt_tenant(runtime, tenant.id, batch=3)
     assert resealed > 3  # several small transactions

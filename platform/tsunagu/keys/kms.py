@@ -185,6 +185,18 @@ def kms_from_env(env: Mapping[str, str], *, production: bool) -> Kms:
     if backend != "env":
         raise ConfigError(f"TSUNAGU_KMS must be 'env' or 'pkcs11', not {backend!r}")
     raw = env.get("TSUNAGU_MASTER_KEY")
+    ref = (env.get("TSUNAGU_MASTER_KEY_REF") or "").strip()
+    if not raw and ref:
+        # the Helm chart mounts the master key's Secret as a file and names it here (``masterKey``)
+        if not ref.startswith("/"):
+            raise ConfigError(
+                f"TSUNAGU_MASTER_KEY_REF {ref!r}: only a file path is supported (or TSUNAGU_MASTER_KEY, "
+                "or TSUNAGU_KMS=pkcs11 for an HSM)"
+            )
+        try:
+            raw = open(ref, encoding="ascii").read().strip()
+        except OSError as exc:
+            raise ConfigError(f"TSUNAGU_MASTER_KEY_REF {ref!r} cannot be read: {exc.strerror}") from exc
     if not raw:
         if production:
             raise ConfigError(
