@@ -133,3 +133,19 @@ def test_pkcs11_settings_are_checked_with_a_clear_message():
         kms_from_env({"TSUNAGU_MASTER_KEY": "c2hvcnQ="}, production=False)
     with pytest.raises(ConfigError, match="'env' or 'pkcs11'"):
         kms_from_env({"TSUNAGU_KMS": "vault"}, production=False)
+
+
+def test_the_master_key_can_come_from_a_mounted_file(tmp_path):
+    import base64
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    (tmp_path / "master-key").write_text(key + "\n")
+    from_file = kms_from_env({"TSUNAGU_MASTER_KEY_REF": str(tmp_path / "master-key")}, production=True)
+    direct = kms_from_env({"TSUNAGU_MASTER_KEY": key}, production=True)
+    assert from_file.current_kek_id == direct.current_kek_id
+    kek, wrapped = from_file.wrap(b"k" * 32, b"aad")
+    assert direct.unwrap(kek, wrapped, b"aad") == b"k" * 32
+    with pytest.raises(ConfigError, match="only a file path"):
+        kms_from_env({"TSUNAGU_MASTER_KEY_REF": "kms:projects/x"}, production=True)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        kms_from_env({"TSUNAGU_MASTER_KEY_REF": str(tmp_path / "absent")}, production=True)
