@@ -64,3 +64,18 @@ def test_kana_search_finds_the_person_by_prefix_in_any_kana_form(runtime, preset
             select(Person.id).where(person_match(session, name=NAME, birth_date=BIRTH.replace(year=1980)))
         )
         assert wrong_birth.all() == []
+
+
+def test_the_inbox_free_text_search_finds_by_name_or_kana_part_prefix(runtime, presets):
+    from tsunagu.cases.people import person_search
+
+    tenant = presets["yokohama"]
+    unit = unit_of(runtime, tenant)
+    wanted = open_case(runtime, tenant, unit, name="田中 次郎", kana="タナカ ジロウ")
+    open_case(runtime, tenant, unit, name="山田 花子", kana="ヤマダ ハナコ")
+    with transaction(runtime.sessions, tenant.id) as session:
+        for query in ("田中", "次郎", "タナカ", "たなか", "ｼﾞﾛｳ", "タナカジ", " ジ "):
+            ids = session.execute(person_search(tenant.id, query)).scalars().all()
+            assert ids == [wanted.person_id], query
+        for query in ("ナカ", "中", "%", "", "ヤマダタ"):
+            assert session.execute(person_search(tenant.id, query)).all() == [], query

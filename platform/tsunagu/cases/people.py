@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     ForeignKeyConstraint,
     Index,
+    Select,
     String,
     Table,
     Uuid,
@@ -74,11 +75,28 @@ def normalise_name(text: str) -> str:
     return _squeeze(text).casefold()
 
 
+def normalise_term(text: str) -> str:
+    """A search term of the inbox's free-text search: kana-normalised and case-folded."""
+    return normalise_kana(text).casefold()
+
+
+def _terms(name: str, kana: str) -> set[str]:
+    """What the free-text search (``q``) finds a person by: every prefix of the whole name and kana and of
+    each of their space-separated parts (surname, given name)."""
+    out: set[str] = set()
+    for text in (name or "", kana or ""):
+        for part in {text, *unicodedata.normalize("NFKC", text).split()}:
+            norm = normalise_term(part)
+            out.update(norm[:n] for n in range(1, min(len(norm), KANA_PREFIX_MAX) + 1))
+    return out
+
+
 def _entries(tenant_id: uuid.UUID, name: str, kana: str, birth: date | None) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     norm = normalise_kana(kana)
     for n in range(1, min(len(norm), KANA_PREFIX_MAX) + 1):
         out.add(("kana", keys.blind_digest(tenant_id, "kana", norm[:n])))
+    out.update(("term", keys.blind_digest(tenant_id, "term", term)) for term in _terms(name, kana))
     if normalise_name(name):
         out.add(("name", keys.blind_digest(tenant_id, "name", normalise_name(name))))
     if birth is not None:
@@ -141,6 +159,16 @@ def _wanted(
     if birth_date is not None:
         wanted.append(("birth", keys.blind_digest(tenant_id, "birth", birth_date.isoformat())))
     return wanted
+
+
+def person_search(tenant_id: uuid.UUID, text: str) -> Select[Any]:
+    """Ids of the people a free-text search finds (the inbox's ``q``): ``text`` is a prefix of their name or
+    kana, or of its surname or given name, in any kana form. Empty text finds nobody."""
+    term = normalise_term(text.strip())[:KANA_PREFIX_MAX]
+    digest = keys.blind_digest(tenant_id, "term", term) if term else ""
+    return select(PersonIndex.person_id).where(
+        PersonIndex.tenant_id == tenant_id, PersonIndex.kind == "term", PersonIndex.digest == digest
+    )
 
 
 def reindex(session: Session, *, batch: int = 500) -> int:

@@ -29,6 +29,7 @@ from .advance import (
 )
 from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
+from .people import person_match, person_search  # the blind index (issue #16): search by name, kana, birth
 from .projection import LANE_ROLES
 from .tasks import first_ready_task, get_task, lock_workable_task
 from .workspace import highlight_ids, instance_diagram_xml, user_names
@@ -36,6 +37,7 @@ from .workspace import highlight_ids, instance_diagram_xml, user_names
 __all__ = [
     "LANE_ROLES",
     "MESSAGE_NAMES",
+    "Case",
     "HumanTask",
     "PersonInput",
     "WorkflowFailed",
@@ -55,6 +57,8 @@ __all__ = [
     "lock_workable_task",
     "operate",
     "parse_person",
+    "person_match",
+    "person_search",
     "record_event",
     "stage_of",
     "start_case",
