@@ -19,7 +19,7 @@ from tsunagu.core.runtime import Runtime
 from tsunagu.core.session import transaction
 from tsunagu.engine.models import ProcessInstance
 from tsunagu.keys import services as keys
-from tsunagu.privacy.commands import reencrypt_tenant
+from tsunagu.privacy.services import reencrypt_tenant
 
 
 def _versions(runtime, tenant_id) -> dict[str, set[int]]:
@@ -145,3 +145,27 @@ def test_master_key_rotation_rewraps_every_tenant_key_and_data_stays_readable(ru
     finally:
         rotated.dispose()
         sealed.install(old_ring)
+
+
+def test_the_celery_task_reencrypts_in_the_background(runtime, presets, monkeypatch):
+    from tsunagu import jobs
+    from tsunagu.jobs import tasks
+
+    tenant = presets["iwamizawa"]
+    open_case(runtime, tenant, unit_of(runtime, tenant))
+    with transaction(runtime.sessions, tenant.id) as session:
+        keys.rotate(session, tenant.id)
+    # the Celery app configures itself from the environment, as a worker does
+    for name, value in {
+        "TSUNAGU_ENV": "test",
+        "TSUNAGU_SECRET_KEY": runtime.settings.secret_key,
+        "TSUNAGU_DATABASE_URL": runtime.settings.database_url,
+        "TSUNAGU_REDIS_URL": "redis://127.0.0.1:6379/0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(tasks, "_runtime", runtime)  # the worker's runtime, on the test database
+    monkeypatch.setattr(jobs, "_settings", None)  # read from this environment, forgotten afterwards
+    assert tasks.reencrypt_tenant_keys.run(str(tenant.id)) > 0
+    assert set().union(*_versions(runtime, tenant.id).values()) == {2}
+    assert tasks.reencrypt_tenant_keys.run(str(tenant.id)) == 0  # idempotent: nothing left
+    assert _read_all(runtime, tenant.id) == (NAME, KANA, NOTE, True)

@@ -68,30 +68,13 @@ def keys_rewrap(slug: str | None) -> None:
         runtime.dispose()
 
 
-def reencrypt_tenant(runtime: Any, tenant_id: uuid.UUID, batch: int = 500) -> int:
-    """Re-seal everything of a tenant under its current key, in small transactions (live traffic goes on);
-    then rebuild its people's blind index. Returns the values re-sealed."""
-    from ..cases import people
-    from ..core.session import transaction
-    from ..keys import services as keys
-
-    total = 0
-    while True:
-        with transaction(runtime.sessions, tenant_id) as session:
-            result = keys.reencrypt_batch(session, tenant_id, limit=batch)
-        total += result.resealed
-        if not result.remaining:
-            break
-    with transaction(runtime.sessions, tenant_id) as session:
-        people.reindex(session)
-    return total
-
-
 @keys_group.command("reencrypt")
 @click.option("--tenant", "slug", default=None, help="one tenant (default: every tenant)")
 @click.option("--batch", default=500, show_default=True, help="values per transaction")
 def keys_reencrypt(slug: str | None, batch: int) -> None:
     """Re-seal values under an older key version (or stored in clear before the migration)."""
+    from .services import reencrypt_tenant
+
     runtime = _runtime()
     try:
         for tenant in _tenants(runtime, slug):

@@ -221,3 +221,22 @@ def run_retention(runtime: Any, now: datetime | None = None) -> dict[str, int]:
                 apply_retention(session, tenant.settings if tenant else None, now).anonymised
             )
     return counts
+
+
+def reencrypt_tenant(runtime: Any, tenant_id: uuid.UUID, batch: int = 500) -> int:
+    """Re-seal everything of a tenant under its current key, in small transactions (live traffic goes on);
+    then rebuild its people's blind index. Returns the values re-sealed."""
+    from ..cases import people
+    from ..core.session import transaction
+    from ..keys import services as keys
+
+    total = 0
+    while True:
+        with transaction(runtime.sessions, tenant_id) as session:
+            result = keys.reencrypt_batch(session, tenant_id, limit=batch)
+        total += result.resealed
+        if not result.remaining:
+            break
+    with transaction(runtime.sessions, tenant_id) as session:
+        people.reindex(session)
+    return total
