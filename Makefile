@@ -35,9 +35,10 @@ $(ASSETS_STAMP): package-lock.json scripts/build-assets.mjs $(DESIGNER_SOURCES)
 # Browser tests drive Debian's Chromium; Japanese screenshots and the agenda PDF need a CJK font; WeasyPrint
 # (the agenda PDF) needs Pango. Installed only when missing.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -f $(CJK_FONT) ] || ! /sbin/ldconfig -p | grep -q libpangoft2-1.0; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f $(CJK_FONT) ] || ! /sbin/ldconfig -p | grep -q libpangoft2-1.0 \
+	    || [ ! -f /usr/lib/softhsm/libsofthsm2.so ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk \
-	    libpango-1.0-0 libpangoft2-1.0-0; \
+	    libpango-1.0-0 libpangoft2-1.0-0 softhsm2; \
 	fi
 
 # UI translations: .po files are committed, .mo files are build outputs (gitignored).

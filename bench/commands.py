@@ -26,7 +26,7 @@ from tsunagu.config import REPO_ROOT
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
-ALL_SECTIONS = ("floor", "service", "age", "defsize", "http", "memory", "reports", "inbox")
+ALL_SECTIONS = ("floor", "service", "age", "defsize", "crypto", "http", "memory", "reports", "inbox")
 
 
 @dataclass
@@ -45,6 +45,7 @@ class BenchOptions:
     #: the monthly report at Yokohama's size (issue #19): cases over years, generated as report facts
     report_cases: int = 100_000
     report_years: int = 10
+    crypto_cases: int = 6
     quick: bool = False
     output: Path = DEFAULT_OUTPUT
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -74,6 +75,7 @@ def quick_options(**overrides: Any) -> BenchOptions:
         "age_repeat": 3,
         "defsize_cases": 1,
         "report_cases": 2000,
+        "crypto_cases": 1,
         "quick": True,
     }
     values.update(overrides)
@@ -87,6 +89,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     from tsunagu.tenancy.sync import sync_presets
 
     from . import age as age_level
+    from . import crypto as crypto_level
     from . import defsize as defsize_level
     from . import floor as floor_level
     from . import http as http_level
@@ -150,6 +153,12 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             log(f"definition size: {options.defsize_cases} case(s) on the library and on a 10x definition")
             results["defsize"] = defsize_level.run_defsize(
                 runtime, options.workflows_dir, work, options.defsize_cases
+            )
+
+        if "crypto" in sections:
+            log(f"crypto: {options.crypto_cases} case(s) per mode, sealed + audited vs plain")
+            results["crypto"] = crypto_level.run_crypto(
+                runtime, bench, options.workflows_dir, options.crypto_cases
             )
 
         if "http" in sections:
@@ -256,7 +265,7 @@ def _clients(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     "--sections",
     default=",".join(ALL_SECTIONS),
     show_default=True,
-    help="Levels to run (floor,service,age,defsize,http,memory,reports,inbox).",
+    help="Levels to run (floor,service,age,defsize,crypto,http,memory,reports,inbox).",
 )
 @click.option(
     "--pg-admin-url",

@@ -289,6 +289,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ok": r <= TARGETS["defsize_completion"],
             }
         )
+    crypto = results.get("crypto")
+    if crypto:
+        for key, label in (("completion", "completion"), ("case_view", "case-page view")):
+            r = crypto[key]["ratio_p50"]
+            rows.append(
+                {
+                    "target": f"encryption + audit: {label} within 1.15× plain",
+                    "figure": f"{_x(r)} (p50; mean {_x(crypto[key]['ratio_mean'])})",
+                    "ok": r <= 1.15,
+                }
+            )
     return rows
 
 
@@ -756,6 +767,9 @@ def markdown(results: dict[str, Any]) -> str:
     out.extend(age_section(results))
     out.extend(defsize_section(results))
     out.extend(reports_section(results))
+    from .crypto import section as crypto_section
+
+    out.extend(crypto_section(results))
     out.extend(before_and_now(results))
     add("## What bounds the misses")
     add("")

@@ -14,6 +14,7 @@ presets, dropped at the end.
 
 from __future__ import annotations
 
+import base64
 import cProfile
 import dataclasses
 import io
@@ -120,6 +121,7 @@ def bench_settings(database: BenchDatabase, redis_url: str | None, queue: str) -
         "TSUNAGU_MIGRATION_DATABASE_URL": database.owner_url,
         "TSUNAGU_SECRET_KEY": secrets.token_urlsafe(48),
         "TSUNAGU_AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
+        "TSUNAGU_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "TSUNAGU_BASE_DOMAIN": "bench.localhost",
         "TSUNAGU_CELERY_QUEUE": queue,
         "TSUNAGU_LOG_LEVEL": "WARNING",

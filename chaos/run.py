@@ -19,6 +19,7 @@ with every log is removed after a passing run and kept (its path printed) after 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import secrets
 import shutil
@@ -131,6 +132,7 @@ def product_settings(owner_url: str, app_url: str, redis_url: str) -> dict[str, 
         "TSUNAGU_REDIS_URL": redis_url,
         "TSUNAGU_SECRET_KEY": secrets.token_urlsafe(48),
         "TSUNAGU_AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
+        "TSUNAGU_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "TSUNAGU_BASE_DOMAIN": "chaos.localhost",
         "TSUNAGU_BEAT_INTERVAL_SECONDS": "1",
         "TSUNAGU_CELERY_QUEUE": f"chaos-{uuid.uuid4().hex[:8]}",

@@ -181,9 +181,10 @@ def upgrade() -> None:
         sa.Column("org_unit_id", sa.Uuid(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("anonymous", sa.Boolean(), nullable=False),
-        sa.Column("person_name", sa.String(length=200), nullable=False),
-        sa.Column("person_kana", sa.String(length=200), nullable=False),
-        sa.Column("birth_date", sa.Date(), nullable=True),
+        # sealed with the tenant's data key (issue #16): ciphertext as text
+        sa.Column("person_name", sa.Text(), nullable=False),
+        sa.Column("person_kana", sa.Text(), nullable=False),
+        sa.Column("birth_date", sa.Text(), nullable=True),
         sa.Column("topics", sa.JSON(), nullable=False),
         sa.Column("main_topic", sa.String(length=32), nullable=False),
         sa.Column("urgency", sa.String(length=8), nullable=False),

@@ -145,6 +145,7 @@ def _register() -> None:
     from .audit.commands import audit_group
     from .core.commands import outbox_group
     from .identity.commands import memberships_group, tokens_group
+    from .privacy.commands import keys_group, privacy_group, tenants_offboard, tenants_open_archive
     from .tenancy.commands import tenants_group
 
     main.add_command(tokens_group)
@@ -153,6 +154,10 @@ def _register() -> None:
     main.add_command(workflows_group)
     main.add_command(outbox_group)
     main.add_command(audit_group)
+    main.add_command(keys_group)
+    main.add_command(privacy_group)
+    tenants_group.add_command(tenants_offboard)  # issue #16: export, then crypto-shred
+    tenants_group.add_command(tenants_open_archive)
 
 
 _register()

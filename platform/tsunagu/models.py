@@ -3,10 +3,13 @@
 from .admin import models as admin_models
 from .audit import models as audit_models
 from .cases import models as cases_models
+from .cases import people as cases_people
 from .core import outbox as outbox_models
 from .engine import models as engine_models
 from .identity import models as identity_models
 from .inbox import models as inbox_models
+from .keys import models as keys_models
+from .keys import services as keys_services
 from .meetings import models as meetings_models
 from .notifications import models as notifications_models
 from .referrals import models as referrals_models
@@ -14,13 +17,18 @@ from .reports import models as reports_models
 from .sharing import models as sharing_models
 from .tenancy import models as tenancy_models
 
+# sealed columns (issue #16): every runtime built after this import seals with the tenants' keys
+keys_services.install()
+
 __all__ = [
     "admin_models",
     "audit_models",
     "cases_models",
+    "cases_people",
     "engine_models",
     "identity_models",
     "inbox_models",
+    "keys_models",
     "meetings_models",
     "notifications_models",
     "outbox_models",

@@ -19,11 +19,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "platform" / "tsunagu"
 #: listed before it.
 LAYERS: list[list[str]] = [
     ["config", "core", "web"],  # 0: the shared toolkit; knows no feature
-    ["tenancy", "identity"],  # 1
+    ["keys", "tenancy", "identity"],  # 1: keys (issue #16) knows no feature: sealed columns are core's types
     ["engine", "forms", "notifications"],  # 2: the engine knows no domain module and no screen
     # audit, then sharing, first: the domain modules record into the one and ask the other what a viewer may
     # see; neither knows them
-    ["audit", "sharing", "cases", "inbox", "meetings", "referrals", "reports"],  # 3: domain modules
+    [
+        "audit",
+        "sharing",
+        "cases",
+        "inbox",
+        "meetings",
+        "referrals",
+        "reports",
+        "privacy",
+    ],  # 3: domain modules
     ["admin", "models", "jobs", "app", "devserver", "cli"],  # 4: wiring and entry points
 ]
 RANK = {name: (layer, position) for layer, names in enumerate(LAYERS) for position, name in enumerate(names)}

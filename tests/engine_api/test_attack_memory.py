@@ -4,6 +4,7 @@ measuring the worker's peak resident set (``VmHWM``) before and after. It took a
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import socket
@@ -17,6 +18,7 @@ import requests
 from bench.memory import children, proc_status
 from tests.engine_api.driver import fill
 from tests.support.api_errors import problems as problems_of
+from tsunagu.keys.kms import DEV_MASTER_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 CASEWORK = (REPO / "workflows" / "casework" / "casework.bpmn").read_text(encoding="utf-8")
@@ -38,6 +40,10 @@ def _gunicorn(settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         TSUNAGU_MIGRATION_DATABASE_URL=settings.migration_database_url,
         TSUNAGU_SECRET_KEY=settings.secret_key,
         TSUNAGU_AUDIT_HMAC_KEY="attack-memory-test-audit-key-0123456789",
+        # production needs a real master key (issue #16); the test process wrapped the tenant's keys with the
+        # development key, which stays readable as a previous master key
+        TSUNAGU_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(),
+        TSUNAGU_MASTER_KEY_PREVIOUS=DEV_MASTER_KEY.decode(),
         TSUNAGU_BASE_DOMAIN=settings.base_domain,
         TSUNAGU_LOG_LEVEL="WARNING",
     )

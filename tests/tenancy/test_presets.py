@@ -40,6 +40,7 @@ def test_every_shipped_preset_validates():
             "notifications",
             *optional,
             "reports",
+            "privacy",
         }
 
 
@@ -220,6 +221,9 @@ BROKEN = [
      "reports.reference_values[1].fiscal_year", "fiscal year 2017 is already given"),
     ("kunitachi", "share_with_operators = true", "share_with_operators = true\nshare = 1", "reports.share",
      "unknown key"),
+    ("kunitachi", "retention_years = 5", 'retention_years = "five"', "privacy.retention_years",
+     "expected an integer, got string"),
+    ("kunitachi", "retention_years = 5", "retention_years = 5\nforever = true", "privacy.forever", "unknown key"),
 ]  # fmt: skip
 
 

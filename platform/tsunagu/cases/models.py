@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
+from ..core.sealed import SealedDate, SealedJSON, SealedText
 
 
 class Person(TenantScoped, Base):
@@ -30,9 +31,10 @@ class Person(TenantScoped, Base):
     __tablename__ = "person"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200))
-    name_kana: Mapped[str] = mapped_column(String(200))
-    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # sealed at rest with the tenant's data key (issue #16); kana search goes through ``cases.people``
+    name: Mapped[str] = mapped_column(SealedText("person.name"))
+    name_kana: Mapped[str] = mapped_column(SealedText("person.name_kana"))
+    birth_date: Mapped[date | None] = mapped_column(SealedDate("person.birth_date"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -57,7 +59,9 @@ class Case(TenantScoped, Base):
     number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     org_unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    referral: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    referral: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON("support_case.referral"), nullable=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     outcome: Mapped[str] = mapped_column(String(50), default="")
     process_instance_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
@@ -104,7 +108,9 @@ class CaseEvent(TenantScoped, Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: ``task_completed``: the cleaned form data submitted, the case's own record of the step (the workflow
     #: state forgets finished steps, see ``engine.compaction``)
-    submission: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+    submission: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON("case_event.submission"), nullable=True, default=None
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -124,7 +130,7 @@ class ProgressRecord(TenantScoped, Base):
     record_date: Mapped[date] = mapped_column(Date)
     method: Mapped[str] = mapped_column(String(16))  # visit | phone | accompany | other
     staff_name: Mapped[str] = mapped_column(String(100))
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(SealedText("progress_record.content"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Provenance (issue #15): what kind of information, from where; a 支援会議 item names its meeting and
@@ -134,7 +140,7 @@ class ProgressRecord(TenantScoped, Base):
     meeting_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     promoted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    promotion_reason: Mapped[str] = mapped_column(Text, default="")
+    promotion_reason: Mapped[str] = mapped_column(SealedText("progress_record.promotion_reason"), default="")
 
 
 class HumanTask(TenantScoped, Base):
@@ -182,9 +188,9 @@ class HumanTask(TenantScoped, Base):
     state: Mapped[str] = mapped_column(String(16), default="ready")  # ready | completed | cancelled
     priority: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    person_name: Mapped[str] = mapped_column(String(200), default="")
-    person_kana: Mapped[str] = mapped_column(String(200), default="")
-    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    person_name: Mapped[str] = mapped_column(SealedText("human_task.person_name"), default="")
+    person_kana: Mapped[str] = mapped_column(SealedText("human_task.person_kana"), default="")
+    draft: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON("human_task.draft"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -6,8 +6,8 @@ tenant), newest first. The cursor is the last row's ``(created_at, id)``, opaque
 One statement per page: the stage, the next due date, the org unit's name and the responsible consultant's
 name come with the rows (no per-row queries).
 
-How a person is found by name or kana lives in ONE function, :func:`person_filter` (a blind index can
-replace it where kana is encrypted).
+How a person is found by name or kana lives in ONE function, :func:`person_filter`, through the blind
+index (``cases.people``: names and kana are sealed, issue #16).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..identity.principal import Principal
 from ..tenancy.models import OrgUnit
 from .models import Case, HumanTask, Person
 from .numbering import normalise_query
+from .people import person_match, person_search
 
 _JST = timezone(timedelta(hours=9))
 
@@ -86,17 +87,15 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def person_filter(text: str, *, kana_prefix: bool = False) -> ColumnElement[bool]:
-    """THE way a person is found by what staff type: part of the name or the kana (``kana_prefix``: the kana
-    starts with it, the API's ``kana``). Spaces (half- or full-width) are ignored at both ends."""
+def person_filter(session: TenantSession, text: str, *, kana_prefix: bool = False) -> ColumnElement[bool]:
+    """THE way a person is found by what staff type. Names and kana are sealed (issue #16), so this goes
+    through the blind index (``cases.people``): ``kana_prefix`` — the kana starts with ``text`` (the API's
+    ``kana``); otherwise ``text`` starts the name or kana or its surname or given name, in any kana form (the
+    list page's box). Spaces (half- or full-width) are ignored at both ends."""
     text = text.strip().strip("\u3000")
     if kana_prefix:
-        return Person.name_kana.like(_like(text), escape="\\")
-    pattern = "%" + _like(text)
-    return or_(
-        Person.name.like(pattern, escape="\\"),
-        Person.name_kana.like(pattern, escape="\\"),
-    )
+        return person_match(session, kana=text)
+    return Person.id.in_(person_search(session.require_tenant_id(), text))
 
 
 def _overdue(now: datetime) -> ColumnElement[bool]:
@@ -123,9 +122,9 @@ def _filtered(session: TenantSession, actor: Principal, filters: CaseFilters, st
     if filters.stage:
         stmt = stmt.where(engine.ProcessInstance.stage == filters.stage)
     if filters.kana:
-        stmt = stmt.where(person_filter(filters.kana, kana_prefix=True))
+        stmt = stmt.where(person_filter(session, filters.kana, kana_prefix=True))
     if filters.person:
-        stmt = stmt.where(person_filter(filters.person))
+        stmt = stmt.where(person_filter(session, filters.person))
     if filters.number:
         number = normalise_query(filters.number)
         if number is None:

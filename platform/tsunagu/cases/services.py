@@ -32,6 +32,7 @@ from .advance import (
 )
 from .inputs import PersonInput, parse_person
 from .models import Case, CaseEvent, HumanTask, Person
+from .people import person_match, person_search  # the blind index (issue #16): search by name, kana, birth
 from .projection import LANE_ROLES
 from .queries import numbers_of
 from .tasks import first_ready_task, get_task, lock_workable_task, next_task_for
@@ -41,6 +42,7 @@ __all__ = [
     "LANE_ROLES",
     "MESSAGE_NAMES",
     "CompletedStep",
+    "Case",
     "HumanTask",
     "PersonInput",
     "WorkflowFailed",
@@ -66,6 +68,8 @@ __all__ = [
     "operate",
     "ownership",
     "parse_person",
+    "person_match",
+    "person_search",
     "record_event",
     "register_case_panel",
     "stage_of",

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
+from . import sealed
 from .db import DatabaseTimeouts, make_engine
 from .session import AUDIT_KEY_INFO, TenantSession, make_sessionmaker
 
@@ -28,6 +29,7 @@ class Runtime:
             settings.database_url, pool_size=pool_size, timeouts=DatabaseTimeouts.from_settings(settings)
         )
         sessions = make_sessionmaker(engine, info={AUDIT_KEY_INFO: settings.audit_hmac_key})
+        sealed.configure(settings, engine)  # the sealer the model registry registered (tsunagu.keys)
         return cls(settings=settings, engine=engine, sessions=sessions)
 
     def dispose(self) -> None:

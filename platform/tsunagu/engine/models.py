@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
+from ..core.sealed import SealedText
 
 
 class Deployment(TenantScoped, Base):
@@ -66,7 +67,8 @@ class ProcessInstance(TenantScoped, Base):
     #: where the process stands, for people: the ready user tasks' names, else what it waits for, else 完了.
     #: Written with the state it is read from, in the same UPDATE.
     stage: Mapped[str] = mapped_column(String(300), default="")
-    serialized: Mapped[str] = mapped_column(Text)
+    #: sealed at rest with the tenant's data key (issue #16): the engine only declares it, ``core.sealed`` seals
+    serialized: Mapped[str] = mapped_column(SealedText("process_instance.serialized"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

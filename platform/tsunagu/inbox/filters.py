@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from ..cases.services import HumanTask
+from ..cases.services import Case, HumanTask, person_search
 from ..core.db import utcnow
 from ..core.errors import Forbidden, NotFound, ValidationFailed
 from ..core.session import TenantSession
@@ -107,13 +107,9 @@ def filtered_query(actor: Principal, filters: InboxFilters) -> Select[Any]:
     if filters.org_unit:
         stmt = stmt.where(HumanTask.org_unit_id == uuid.UUID(filters.org_unit))
     if filters.q:
-        pattern = _like(filters.q)
-        stmt = stmt.where(
-            or_(
-                HumanTask.person_name.ilike(pattern, escape="\\"),
-                HumanTask.person_kana.ilike(pattern, escape="\\"),
-            )
-        )
+        # the person's name and kana are sealed (issue #16): prefixes through the blind index
+        people = person_search(actor.tenant_id, filters.q)
+        stmt = stmt.where(HumanTask.case_id.in_(select(Case.id).where(Case.person_id.in_(people))))
     column = SORTS[filters.sort]
     primary = column.desc() if filters.order == "desc" else column.asc()
     return stmt.order_by(None).order_by(primary.nulls_last(), HumanTask.created_at, HumanTask.id)

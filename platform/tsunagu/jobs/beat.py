@@ -47,6 +47,8 @@ class TickResult:
     #: tenants whose audit chain was verified this tick (nightly), and the slugs of broken ones
     audit_verified: int = 0
     audit_broken: list[str] = field(default_factory=list)
+    #: closed cases anonymised after their tenant's retention period (nightly, issue #16)
+    retention_anonymised: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -113,6 +115,16 @@ def tick(runtime: Runtime, now: datetime | None = None) -> TickResult:
     except Exception as exc:
         _log_failure("nightly audit verification failed", exc)
         result.errors.append(f"audit: {type(exc).__name__}: {exc}")
+
+    try:
+        from ..privacy.nightly import run_retention_nightly
+
+        retention = run_retention_nightly(runtime, now)
+        result.retention_anonymised = retention.anonymised
+        result.errors.extend(f"retention: {error}" for error in retention.errors)
+    except Exception as exc:
+        _log_failure("nightly retention failed", exc)
+        result.errors.append(f"retention: {type(exc).__name__}: {exc}")
     return result
 
 

@@ -82,3 +82,14 @@ def process_outbox_message(tenant_id: str, message_id: str) -> str:
     outcome = process_message(worker_runtime(), uuid.UUID(tenant_id), uuid.UUID(message_id))
     log.info("outbox message %s of tenant %s: %s", message_id, tenant_id, outcome.value)
     return outcome.value
+
+
+@app.task(name="tsunagu.keys.reencrypt", ignore_result=True)
+def reencrypt_tenant_keys(tenant_id: str) -> int:
+    """After ``tsunagu keys rotate``: re-seal the tenant's values under its current key in the background
+    (small transactions beside live traffic; idempotent: a second run finds nothing left)."""
+    from ..privacy.services import reencrypt_tenant
+
+    count = reencrypt_tenant(worker_runtime(), uuid.UUID(tenant_id))
+    log.info("tenant %s: %s values re-sealed", tenant_id, count)
+    return count

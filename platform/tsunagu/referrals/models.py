@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..core.sealed import SealedDate, SealedText
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
 from ..tenancy.preset_schema import PARTNER_KINDS
 
@@ -128,15 +129,17 @@ class Referral(TenantScoped, Base):
     status: Mapped[str] = mapped_column(String(16), default=ReferralStatus.RECEIVED)
     #: 匿名: the person has not consented yet, so no name, kana or birth date is sent
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
-    person_name: Mapped[str] = mapped_column(String(200), default="")
-    person_kana: Mapped[str] = mapped_column(String(200), default="")
-    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # the person's data and the free text are sealed at rest with the tenant's data key (issue #16)
+    person_name: Mapped[str] = mapped_column(SealedText("referral.person_name"), default="")
+    person_kana: Mapped[str] = mapped_column(SealedText("referral.person_kana"), default="")
+    birth_date: Mapped[date | None] = mapped_column(SealedDate("referral.birth_date"), nullable=True)
     #: the 16 consultation topics (相談受付・申込票); ``main_topic`` is the most pressing (◎)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     main_topic: Mapped[str] = mapped_column(String(32), default="")
     urgency: Mapped[str] = mapped_column(String(8), default="normal")
-    reason: Mapped[str] = mapped_column(Text, default="")
-    actions_taken: Mapped[str] = mapped_column(Text, default="")  # what the referrer already did
+    reason: Mapped[str] = mapped_column(SealedText("referral.reason"), default="")
+    # what the referrer already did
+    actions_taken: Mapped[str] = mapped_column(SealedText("referral.actions_taken"), default="")
     #: the person's consent to the referral: ``{"status", "given_on", "channel", "categories", "feedback"}``
     consent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     contact_name: Mapped[str] = mapped_column(String(100), default="")
@@ -189,11 +192,12 @@ class CooperationRequest(TenantScoped, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     partner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    request: Mapped[str] = mapped_column(Text)  # what is asked
+    request: Mapped[str] = mapped_column(SealedText("cooperation_request.request"))  # what is asked
     due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=CooperationStatus.SENT)
-    response: Mapped[str] = mapped_column(Text, default="")  # why declined, or what was agreed
-    report: Mapped[str] = mapped_column(Text, default="")
+    # why declined, or what was agreed
+    response: Mapped[str] = mapped_column(SealedText("cooperation_request.response"), default="")
+    report: Mapped[str] = mapped_column(SealedText("cooperation_request.report"), default="")
     requested_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     responded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -222,6 +226,6 @@ class DepartmentFlag(TenantScoped, Base):
     #: the 支援会議 series key (``sharing``'s meeting key: its registered members see the flag)
     meeting_key: Mapped[str] = mapped_column(String(64), default="")
     signs: Mapped[list[str]] = mapped_column(JSON, default=list)  # of the 16 topics
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(SealedText("department_flag.summary"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -317,15 +317,16 @@ def duplicate_candidates(
     session: TenantSession, name: str, name_kana: str, birth_date: date | None
 ) -> list[Case]:
     """重複確認 — the open cases of the same person: same birth date and the same name or kana (width and
-    spaces ignored). The one place duplicate matching lives, so it can be swapped for the blind-indexed
-    matcher of ``cases.people`` without touching its callers."""
+    spaces ignored). The one place duplicate matching lives. Birth dates and names are sealed (issue #16): the
+    birth date is matched through the blind index (``cases.person_match``), the name and kana of those few
+    candidates compared once decrypted."""
     if birth_date is None:
         return []
     wanted_name, wanted_kana = _normalised(name), _normalised(name_kana)
     rows = session.execute(
         select(Case, Person)
         .join(Person, (Person.tenant_id == Case.tenant_id) & (Person.id == Case.person_id))
-        .where(Person.birth_date == birth_date, Case.status == "open")
+        .where(cases.person_match(session, birth_date=birth_date), Case.status == "open")
         .order_by(Case.created_at)
         .limit(50)
     ).all()

@@ -232,6 +232,9 @@ PRESET_SCHEMA: dict[str, Any] = {
             },
             share_with_operators={"type": "boolean"},
         ),
+        # Optional: the person's rights (issue #16): a closed case's personal data is anonymised this many
+        # years after closure (default 5).
+        privacy=_table("", retention_years={"type": "integer", "minimum": 1, "maximum": 100}),
         workflow=_table(
             "meeting_process monitoring_interval after_the_fact_report_warn_ratio",
             meeting_process={"enum": list(STYLE_PROCESS.values())},

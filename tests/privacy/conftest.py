@@ -1,0 +1,1 @@
+from tests.keys.conftest import presets  # noqa: F401 - the preset tenants fixture
