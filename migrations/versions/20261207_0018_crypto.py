@@ -3,8 +3,9 @@ the sealed columns become text (a sealed value is a ``tsg1.`` token).
 
 Values already stored stay readable as they are (a value that is no token is read in clear) until
 ``tsunagu keys reencrypt`` seals them; the blind index of existing people is built by ``tsunagu keys reencrypt``
-too (``cases.people.reindex``). Downgrade turns the columns back into their types; it needs the values in clear,
-so it is only for a database that never sealed anything.
+too (``cases.people.reindex``). Downgrade first opens every sealed value back into clear text with the tenant
+keys (so it needs the same master key / KMS settings as the application) and then turns the columns back into
+their types.
 
 Revision ID: 0018_crypto
 Revises: 0017
@@ -89,7 +90,66 @@ def upgrade() -> None:
             )
 
 
+#: every column sealed at this revision, as ``table.column`` (the label bound into each value's AAD)
+SEALED_LABELS = (
+    *(f"{table}.{column}" for table, column, _before, _back in SEALED),
+    "process_instance.serialized",
+    "progress_record.content",
+    "progress_record.promotion_reason",
+    "referral.person_name",
+    "referral.person_kana",
+    "referral.birth_date",
+    "referral.reason",
+    "referral.actions_taken",
+    "cooperation_request.request",
+    "cooperation_request.response",
+    "cooperation_request.report",
+    "department_flag.summary",
+)
+
+
+def _unseal_all() -> None:
+    """Open every sealed value into clear text (one UPDATE per value; a downgrade is a rare, offline step)."""
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    tables = set(inspector.get_table_names())
+    columns = [tuple(label.split(".")) for label in SEALED_LABELS if label.split(".")[0] in tables]
+    pending = [
+        (table, column)
+        for table, column in columns
+        if bind.execute(sa.text(f"SELECT 1 FROM {table} WHERE {column} LIKE 'tsg1.%' LIMIT 1")).first()
+    ]
+    if not pending:
+        return
+    settings = op.get_context().config.attributes.get("settings")
+    if settings is None:
+        raise RuntimeError(
+            "sealed values are stored: downgrading 0018 needs the settings with the master key"
+        )
+    from tsunagu.core.db import make_engine
+    from tsunagu.keys.services import build_keyring
+
+    engine = make_engine(settings.migration_database_url)
+    try:
+        ring = build_keyring(settings, engine)
+        for table, column in pending:
+            keys = inspector.get_pk_constraint(table)["constrained_columns"]
+            where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(keys))
+            rows = bind.execute(
+                sa.text(f"SELECT {', '.join(keys)}, {column} FROM {table} WHERE {column} LIKE 'tsg1.%'")
+            ).all()
+            for row in rows:
+                clear = ring.open(row[-1], f"{table}.{column}").decode("utf-8")
+                bind.execute(
+                    sa.text(f"UPDATE {table} SET {column} = :v WHERE {where}"),
+                    {"v": clear, **{f"k{i}": row[i] for i in range(len(keys))}},
+                )
+    finally:
+        engine.dispose()
+
+
 def downgrade() -> None:
+    _unseal_all()
     postgres = op.get_bind().dialect.name == "postgresql"
     for table, column, before, back in SEALED:
         with op.batch_alter_table(table) as batch:

@@ -41,8 +41,8 @@ from .workspace import highlight_ids, instance_diagram_xml, user_names
 __all__ = [
     "LANE_ROLES",
     "MESSAGE_NAMES",
-    "CompletedStep",
     "Case",
+    "CompletedStep",
     "HumanTask",
     "PersonInput",
     "WorkflowFailed",

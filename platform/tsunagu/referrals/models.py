@@ -22,14 +22,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Text,
     UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..core.sealed import SealedDate, SealedText
 from ..core.db import Base, TenantScoped, UTCDateTime, new_id, utcnow
+from ..core.sealed import SealedDate, SealedText
 from ..tenancy.preset_schema import PARTNER_KINDS
 
 
