@@ -72,7 +72,7 @@ def _form_problem(name: str, data: bytes, max_bytes: int) -> Problem | None:
         message = check(form)
         if message:
             return Problem(
-                name, None, None, f"フォームが読み込めません（{message}） / the form does not load: {message}"
+                name, None, None, f"フォームを使えません: {message} / the form cannot be used: {message}"
             )
     return None
 
