@@ -51,10 +51,21 @@ REPLAN_PATH = (
 )
 
 
+def _plan_dates() -> dict[str, str]:
+    """A plan ending PLAN_END_DAYS from now, made six months before its end (the plan form's period_end
+    rule: the end date fits the period within 14 days)."""
+    end = date.today() + timedelta(days=PLAN_END_DAYS)
+    return {
+        "plan_period": "P6M",
+        "plan_end_date": end.isoformat(),
+        "plan_date": (end - timedelta(days=182)).isoformat(),
+    }
+
+
 def _data(library: Library, element: str, *, early: bool = False, replan: bool = False) -> dict[str, Any]:
     data = dict(library.cleaned[element])
     if element == "plan_draft":
-        data["plan_end_date"] = (date.today() + timedelta(days=PLAN_END_DAYS)).isoformat()
+        data.update(_plan_dates())
     if element == "monitoring":
         data["request_early_evaluation"] = early
     if element == "evaluation" and replan:
@@ -212,7 +223,7 @@ def drive_service(
     def forms(element: str, **kw: bool) -> dict[str, Any]:
         data = submission(element)
         if element == "plan_draft":
-            data["plan_end_date"] = (date.today() + timedelta(days=PLAN_END_DAYS)).isoformat()
+            data.update(_plan_dates())
         if element == "monitoring" and kw.get("early"):
             data["request_early_evaluation"] = "on"
         if element == "evaluation" and kw.get("replan"):

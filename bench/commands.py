@@ -26,7 +26,7 @@ from tsunagu.config import REPO_ROOT
 from . import log
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results"
-ALL_SECTIONS = ("floor", "service", "age", "defsize", "http", "memory", "inbox")
+ALL_SECTIONS = ("floor", "service", "age", "defsize", "http", "memory", "reports", "inbox")
 
 
 @dataclass
@@ -42,6 +42,9 @@ class BenchOptions:
     age_cases: int = 3
     age_repeat: int = 15
     defsize_cases: int = 10
+    #: the monthly report at Yokohama's size (issue #19): cases over years, generated as report facts
+    report_cases: int = 100_000
+    report_years: int = 10
     quick: bool = False
     output: Path = DEFAULT_OUTPUT
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -70,6 +73,7 @@ def quick_options(**overrides: Any) -> BenchOptions:
         "age_cases": 1,
         "age_repeat": 3,
         "defsize_cases": 1,
+        "report_cases": 2000,
         "quick": True,
     }
     values.update(overrides)
@@ -175,6 +179,13 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 runtime, database.owner_dsn, bench.tenant_id, options.celery_pings, work / "logs"
             )
 
+        if "reports" in sections:
+            from . import reports as reports_level
+
+            results["reports"] = reports_level.run_reports(
+                runtime, database.owner_dsn, bench, options.report_cases, options.report_years
+            )
+
         if "inbox" in sections:
             log(
                 f"inbox: generating {options.tenants} tenants and {options.tasks:,} tasks "
@@ -245,7 +256,7 @@ def _clients(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     "--sections",
     default=",".join(ALL_SECTIONS),
     show_default=True,
-    help="Levels to run (floor,service,age,defsize,http,memory,inbox).",
+    help="Levels to run (floor,service,age,defsize,http,memory,reports,inbox).",
 )
 @click.option(
     "--pg-admin-url",

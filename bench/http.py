@@ -39,6 +39,7 @@ from tsunagu.config import REPO_ROOT, Settings
 
 from . import BenchError, log, percentile, ratio
 from .floor import PATH, pick_next, submission
+from .maintenance import AutovacuumStandIn
 from .memory import (
     CLK_TCK,
     children,
@@ -358,7 +359,8 @@ def run_http(
         plans.append((Level(max(levels), [], seconds), True))
     own_tokens = list(bench.client_tokens or [bench.token])
     warm = Level(4, start_cases(runtime, bench, 8, workflows_dir), max(5.0, seconds))
-    run_level(server, bench.slug, bench.tenant_id, own_tokens, owner_dsn, warm)
+    with AutovacuumStandIn(owner_dsn):
+        run_level(server, bench.slug, bench.tenant_id, own_tokens, owner_dsn, warm)
     results = []
     floor_ms = float(floor["per_task_ms"]["mean"])
     for plan, shared in plans:
@@ -367,7 +369,9 @@ def run_http(
         t0 = time.perf_counter()
         plan.cases = start_cases(runtime, bench, count, workflows_dir)
         prep = time.perf_counter() - t0
-        result = run_level(server, bench.slug, bench.tenant_id, tokens, owner_dsn, plan)
+        with AutovacuumStandIn(owner_dsn) as autovacuum:
+            result = run_level(server, bench.slug, bench.tenant_id, tokens, owner_dsn, plan)
+        result["autovacuum"] = autovacuum.summary()
         result["tokens"] = min(len(tokens), plan.clients)
         result["shared_token"] = shared
         result["prepare_seconds"] = prep

@@ -4,7 +4,7 @@
 //
 // 1. Copies the prebuilt files the pages load as they are: htmx and the bpmn-js viewer (case workspace).
 // 2. Bundles the designers (frontend/designer/*.js) with esbuild: one JS and one CSS file per designer, fonts
-//    next to them. Nothing is loaded from another origin at run time, and the bundles run under the app's CSP
+//    next to them; and the task forms' conditions (frontend/forms/conditions.js, with @bpmn-io/feelin). Nothing is loaded from another origin at run time, and the bundles run under the app's CSP
 //    (no eval, no injected <style>): the build fails if a bundle contains `eval(` or `new Function(`.
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -25,6 +25,11 @@ const copies = [
   ["fullcalendar/index.global.min.js", "fullcalendar/index.global.min.js"],
   ["@fullcalendar/core/locales/ja.global.min.js", "fullcalendar/ja.global.min.js"],
   ["../frontend/meetings/calendar.js", "meetings/calendar.js"],
+  // The reports dashboard (reports/pages.py): Apache ECharts' prebuilt bundle, its licence, our chart script
+  ["echarts/dist/echarts.min.js", "echarts/echarts.min.js"],
+  ["echarts/LICENSE", "echarts/LICENSE"],
+  ["../frontend/reports/dashboard.js", "reports/dashboard.js"],
+  ["../frontend/reports/dashboard.css", "reports/dashboard.css"],
   // The API reference page (/t/<slug>/api/docs): Swagger UI renders the generated openapi.json.
   ["swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"],
   ["swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"],
@@ -73,6 +78,12 @@ const editorPreact = dirname(createRequire(join(modules, "@bpmn-io/form-js-edito
 const builds = await Promise.all([
   esbuild.build({ ...common, ...panelPreact, entryPoints: { ...entry("bpmn-designer"), ...entry("dmn-designer") } }),
   esbuild.build({ ...common, entryPoints: entry("form-designer"), jsxImportSource: "preact", alias: { preact: editorPreact } }),
+  // form-js `conditional.hide` on the task page: FEEL evaluated live with feelin (the interpreter form-js uses)
+  esbuild.build({
+    ...common,
+    outdir: join(out, "forms"),
+    entryPoints: { conditions: join(root, "frontend", "forms", "conditions.js") },
+  }),
 ]);
 const outputs = Object.assign({}, ...builds.map((b) => b.metafile.outputs));
 

@@ -18,7 +18,7 @@ from alembic import op
 from tsunagu.core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0019_caseday"
-down_revision = "0017"
+down_revision = "0023_referrals"
 branch_labels = None
 depends_on = None
 

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def register_views(app: Flask) -> None:
     """Every module's views, in one place at the top layer: importing a ``views`` module attaches its routes
     to the shared blueprints of the web toolkit."""
-    from . import meetings, notifications
+    from . import meetings, notifications, reports
     from .admin import operations_api as _operations_api  # noqa: F401
     from .admin import operations_pages
     from .admin import views as _admin_views  # noqa: F401
@@ -53,6 +53,7 @@ def register_views(app: Flask) -> None:
     from .audit import pages as audit_pages
     from .audit import web as audit_web
     from .cases import notices as cases_notices
+    from .cases import print_pages as _cases_print_pages  # noqa: F401 - the print routes on cases' blueprint
     from .cases import views as _cases_views  # noqa: F401
     from .cases.pages import bp as cases_pages
     from .identity import admin_views as _identity_admin_views  # noqa: F401
@@ -60,6 +61,8 @@ def register_views(app: Flask) -> None:
     from .identity import views as _identity_views  # noqa: F401
     from .inbox import views as _inbox_views  # noqa: F401
     from .inbox.pages import bp as inbox_pages
+    from .referrals import api as _referrals_api  # noqa: F401
+    from .referrals import pages as referrals_pages
     from .sharing import views as _sharing_views  # noqa: F401
     from .tenancy import views as tenancy_views
     from .web import openapi as _openapi  # noqa: F401
@@ -69,12 +72,15 @@ def register_views(app: Flask) -> None:
     notifications.init_app(app, app.extensions["tsunagu"].settings)  # pages, the header's bell, admin menu
     cases_notices.register()  # how the notification centre describes tasks and cases, at read time
     meetings.init_app(app)  # the meetings API and pages (calendar, agenda, secretariat page)
+    reports.init_app(app)  # the statistics listener on the advance path, the reports API, dashboard, exports
     if not any(child is api_bp for child, _ in tenant_bp._blueprints):
         tenant_bp.register_blueprint(api_bp)
     app.register_blueprint(tenant_bp)
     app.register_blueprint(inbox_pages)
     app.register_blueprint(cases_pages)
     app.register_blueprint(designer_pages)
+    app.register_blueprint(referrals_pages.bp)  # the partner portal, referral pages (issue #20)
+    referrals_pages.register()  # its panels on the inbox and the 支援会議 page
     audit_web.init_app(app)  # security events (sign-ins, denials) become audit entries; after web.requests
     audit_pages.init_app(app)  # the auditor's page and its admin menu entry
     operations_pages.init_app(app)  # instance operations: pages, the admin menu entry, their labels

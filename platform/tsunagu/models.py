@@ -9,6 +9,8 @@ from .identity import models as identity_models
 from .inbox import models as inbox_models
 from .meetings import models as meetings_models
 from .notifications import models as notifications_models
+from .referrals import models as referrals_models
+from .reports import models as reports_models
 from .sharing import models as sharing_models
 from .tenancy import models as tenancy_models
 
@@ -22,6 +24,8 @@ __all__ = [
     "meetings_models",
     "notifications_models",
     "outbox_models",
+    "referrals_models",
+    "reports_models",
     "sharing_models",
     "tenancy_models",
 ]

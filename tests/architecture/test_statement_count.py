@@ -13,6 +13,8 @@ from tests.factories import make_org_unit, make_tenant, make_user
 #: Issue #11's target for one API completion: tenant resolution and binding, authentication, the locked
 #: read of task, instance and case, and the writes (the task, the next task, the instance, the history).
 MAX_STATEMENTS_PER_COMPLETION = 7
+#: A step whose form declares statistics facts (issue #19) also reads the case's facts and writes its own.
+STATISTICS_STATEMENTS = 2
 
 
 @contextmanager
@@ -29,7 +31,7 @@ def counting(engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-def test_one_api_completion_costs_at_most_seven_statements(client, runtime):
+def test_one_api_completion_costs_at_most_seven_statements_plus_two_for_statistics(client, runtime):
     tenant = make_tenant(runtime, "count-test", settings={"workflow": {"meeting_process": "meeting_hybrid"}})
     ward = make_org_unit(runtime, tenant, "ward1", "第一区")
     # A consultant working in one ward: authentication has to find the ward (and the units below it).
@@ -45,4 +47,15 @@ def test_one_api_completion_costs_at_most_seven_statements(client, runtime):
         response = api.post(f"/tasks/{intake['id']}/complete", json={"data": data})
     assert response.status_code == 200, response.get_json()
     assert [t["name"] for t in api.ready_tasks(case["id"])] == ["consent"]
+    # the intake form declares 新規相談受付 (and the screening outcomes): the projection's read and write
+    assert len([s for s in statements if "report_fact" in s]) == STATISTICS_STATEMENTS, "\n".join(statements)
+    assert len(statements) <= MAX_STATEMENTS_PER_COMPLETION + STATISTICS_STATEMENTS, "\n".join(statements)
+
+    consent = api.task(case["id"], "consent")
+    data = fill(api.get(f"/tasks/{consent['id']}").get_json()["form_schema"], {"consent_application": True})
+    with counting(runtime.engine) as statements:
+        response = api.post(f"/tasks/{consent['id']}/complete", json={"data": data})
+    assert response.status_code == 200, response.get_json()
+    # a step whose form declares no figure costs what it did before the statistics existed
+    assert not [s for s in statements if "report_fact" in s]
     assert len(statements) <= MAX_STATEMENTS_PER_COMPLETION, "\n".join(statements)

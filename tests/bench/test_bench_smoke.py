@@ -69,6 +69,12 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert memory["celery"]["peak_rss_mib"] > 0
     assert memory["celery"]["processed"] == memory["celery"]["messages"] > 0
 
+    reports = data["reports"]
+    assert reports["generated"]["cases"] == 2000 and reports["generated"]["wards"] == 18
+    assert reports["generated"]["facts"] > 2000
+    assert _number(reports["monthly_ms"]["p95"]) and _number(reports["dashboard_ms"]["p95"])
+    assert reports["deserialized"] == 0
+
     inbox = data["inbox"]
     assert inbox["tenants"] == 20 and inbox["labels"] == ["1k", "2k"]
     assert inbox["at_small"]["table"]["human_tasks"] == 1000

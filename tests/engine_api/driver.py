@@ -8,6 +8,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.workflows.samples import months_before
+
 _KANA = re.compile(r"[ァ-ヶ]")
 
 
@@ -65,7 +67,20 @@ def fill(schema: dict[str, Any] | None, overrides: dict[str, Any]) -> dict[str, 
         if required or field["key"] in overrides:
             data[field["key"]] = PERSON[field["key"]] if field["key"] in PERSON else _value_for(field)
     data.update(overrides)
+    _fit_periods(schema or {}, data, overrides)
     return data
+
+
+def _fit_periods(schema: dict[str, Any], data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """The form's ``period_end`` rules (``tsunagu.rules``): a given end date gets a start date that fits."""
+    for rule in (schema.get("tsunagu") or {}).get("rules") or []:
+        if rule.get("rule") != "period_end" or rule["start"] in overrides:
+            continue
+        end, period = data.get(rule["end"]), data.get(rule["period"])
+        match = re.fullmatch(r"P(\d+)M", str(period or ""))
+        if isinstance(end, str) and match:
+            start = months_before(date.fromisoformat(end), int(match.group(1)))
+            data[rule["start"]] = start.isoformat()
 
 
 class Api:

@@ -152,6 +152,7 @@ def test_required_fields_missing():
         "agreed": ["必須項目です"],
         "topics": ["必須項目です"],
         "contact.phone": ["必須項目です"],
+        "hidden_reason": ["必須項目です"],  # shown: `=agreed` is false without the checkbox
     }
 
 
@@ -162,8 +163,8 @@ def test_blank_text_counts_as_missing(blank):
 
 
 def test_unchecked_required_checkbox_is_missing():
-    assert check(agreed=False)[1] == {"agreed": ["必須項目です"]}
-    assert check(agreed="false")[1] == {"agreed": ["必須項目です"]}
+    assert check(agreed=False, hidden_reason="理由")[1] == {"agreed": ["必須項目です"]}
+    assert check(agreed="false", hidden_reason="理由")[1] == {"agreed": ["必須項目です"]}
 
 
 @pytest.mark.parametrize("value", ["abc", "1.2.3", True, [1], {"n": 1}, "nan", "Infinity"])
@@ -269,9 +270,17 @@ def test_unknown_keys_are_dropped_not_reported():
     assert "is_admin" not in cleaned and "submit" not in cleaned
 
 
-def test_conditional_fields_are_not_required_but_still_validated():
-    assert check()[1] == {}
-    assert check(hidden_reason=["x"])[1] == {"hidden_reason": ["文字列を入力してください"]}
+def test_a_hidden_field_is_neither_required_nor_validated_nor_stored():
+    cleaned, errors = check(hidden_reason=["x"])  # agreed: `=agreed` hides it
+    assert errors == {}
+    assert cleaned["hidden_reason"] is None
+
+
+def test_a_shown_conditional_field_is_required_and_validated():
+    assert check(agreed=False)[1]["hidden_reason"] == ["必須項目です"]
+    assert check(agreed=False, hidden_reason=["x"])[1]["hidden_reason"] == ["文字列を入力してください"]
+    cleaned, errors = check(agreed=False, hidden_reason="理由")
+    assert "hidden_reason" not in errors and cleaned["hidden_reason"] == "理由"
 
 
 def test_invalid_fields_are_left_out_of_cleaned_data():

@@ -109,7 +109,9 @@ def _check_api_for(world, role: str) -> None:
     renamed = _api(world, role, "patch", f"/org-units/{kohoku_unit}", json={"name": "港北区"})
     assert renamed.status_code == expect({"tenant_admin"})
     kohoku = _api(world, role, "get", f"/cases/{world['kohoku_case']}")
-    assert kohoku.status_code == expect(READERS)
+    # a partner's user (外部参加者, issue #20) is not told that a case exists: 404, not 403
+    hidden = 404 if role == "external_participant" else 403
+    assert kohoku.status_code == expect(READERS, denied=hidden)
     if kohoku.status_code == 200:
         # Reading a case is not seeing its contents (issue #15, the old provider rule): without consent a
         # provider — and an administrator, who has no casework basis — gets the anonymised summary.
@@ -119,7 +121,7 @@ def _check_api_for(world, role: str) -> None:
         assert (kohoku.get_json()["person"].get("anonymised") is True) == (role in anonymised), role
     # 鶴見区: outside the ward roles' unit, so not found; tenant-wide roles read it; others lack the role.
     tsurumi = _api(world, role, "get", f"/cases/{world['tsurumi_case']}").status_code
-    assert tsurumi == (404 if role in UNIT_ROLES & READERS else expect(READERS)), role
+    assert tsurumi == (404 if role in UNIT_ROLES & READERS else expect(READERS, denied=hidden)), role
     new_case = _api(
         world,
         role,

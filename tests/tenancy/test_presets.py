@@ -32,7 +32,15 @@ def test_every_shipped_preset_validates():
     presets = presets_by_slug()
     assert sorted(presets) == list(SHIPPED)
     for preset in presets.values():
-        assert set(preset.settings) == {"meetings", "identity_provider", "workflow", "notifications"}
+        optional = {"partners"} if preset.slug == "demo" else set()  # issue #20: the demo's partners
+        assert set(preset.settings) == {
+            "meetings",
+            "identity_provider",
+            "workflow",
+            "notifications",
+            *optional,
+            "reports",
+        }
 
 
 @pytest.mark.parametrize(
@@ -201,6 +209,17 @@ BROKEN = [
      "no org unit of kind 'section'"),
     ("demo", 'style = "hybrid"', 'style = "scheduled"', "meetings", "no [[meetings.adhoc]]"),
     ("yokohama", 'style = "hybrid"', 'style = "adhoc"', "workflow.meeting_process", "must be 'meeting_adhoc'"),
+    # the national monthly report (issue #19)
+    ("yokohama", "seya = 112_886", "seya = 112_886\nnowhere = 5", "reports.population.nowhere",
+     "'nowhere' is not the code of an org unit"),
+    ("yokohama", "tsurumi = 296_000", 'tsurumi = "many"', "reports.population.tsurumi", "expected an integer"),
+    ("iwamizawa", "fiscal_year = 2017, new_consultations = 24", "fiscal_year = 2017, new_consultations = -1",
+     "reports.reference_values[0].new_consultations", "minimum of 0"),
+    ("iwamizawa", "work_support_targets = 7 },\n]",
+     "work_support_targets = 7 },\n  { fiscal_year = 2017, new_consultations = 30, plans = 12, work_support_targets = 7 },\n]",
+     "reports.reference_values[1].fiscal_year", "fiscal year 2017 is already given"),
+    ("kunitachi", "share_with_operators = true", "share_with_operators = true\nshare = 1", "reports.share",
+     "unknown key"),
 ]  # fmt: skip
 
 

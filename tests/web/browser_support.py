@@ -37,6 +37,13 @@ def fill_required(page: Any, overrides: dict[str, Any] | None = None, *, skip: t
     """
     overrides = dict(overrides or {})
     form = page.locator("form.task-form")
+    _fill_required(form, overrides, skip)
+    _apply(form, overrides)
+    # an override may show conditional fields (conditional.hide): they become required only then
+    _fill_required(form, overrides, skip)
+
+
+def _fill_required(form: Any, overrides: dict[str, Any], skip: tuple[str, ...]) -> None:
     today = date.today().isoformat()
     for control in form.locator("input[required], select[required], textarea[required]").all():
         name = control.get_attribute("name") or ""
@@ -64,6 +71,9 @@ def fill_required(page: Any, overrides: dict[str, Any] | None = None, *, skip: t
             control.fill(control.get_attribute("min") or "1")
         else:
             control.fill("テスト記入")
+
+
+def _apply(form: Any, overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         if isinstance(value, bool):
             box = form.locator(f'input[type=checkbox][name="{name}"]')

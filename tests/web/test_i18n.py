@@ -29,6 +29,7 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/inbox/pages.py", "python"),
         ("platform/tsunagu/cases/pages.py", "python"),
         ("platform/tsunagu/cases/list_page.py", "python"),
+        ("platform/tsunagu/cases/print_pages.py", "python"),
         ("platform/tsunagu/sharing/labels.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
@@ -42,6 +43,10 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/meetings/templates/meetings/*.html", "jinja2"),
         ("platform/tsunagu/audit/pages.py", "python"),
         ("platform/tsunagu/audit/templates/**.html", "jinja2"),
+        ("platform/tsunagu/referrals/pages.py", "python"),
+        ("platform/tsunagu/referrals/templates/referrals/*.html", "jinja2"),
+        ("platform/tsunagu/reports/pages.py", "python"),
+        ("platform/tsunagu/reports/templates/**.html", "jinja2"),
     ]
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(

@@ -83,7 +83,30 @@ def emergency_support(**kw: Any) -> dict[str, Any]:
     )
 
 
+def months_before(day: date, months: int) -> date:
+    total = day.year * 12 + day.month - 1 - months
+    year, month = divmod(total, 12)
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month + 1, d)
+        except ValueError:
+            continue
+    raise AssertionError(day)
+
+
 def plan(end_in_days: int = 180, **kw: Any) -> dict[str, Any]:
+    """A plan whose end date fits its period (the form's ``period_end`` rule): unless the caller gives
+    ``plan_date``, the plan was made ``plan_period`` before ``plan_end_date``."""
+    data = _plan(end_in_days, **kw)
+    if "plan_date" not in kw and isinstance(data.get("plan_end_date"), str) and data.get("plan_period"):
+        months = {"P3M": 3, "P6M": 6, "P9M": 9, "P12M": 12}.get(str(data["plan_period"]))
+        if months:
+            end = date.fromisoformat(data["plan_end_date"])
+            data["plan_date"] = months_before(end, months).isoformat()
+    return data
+
+
+def _plan(end_in_days: int, **kw: Any) -> dict[str, Any]:
     return _merge(
         {
             "plan_date": "2026-04-15",

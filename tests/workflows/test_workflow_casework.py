@@ -55,8 +55,11 @@ def test_intake_referred_elsewhere_ends_with_referral():
 def test_person_who_does_not_apply_ends_the_case():
     case = CaseDriver()
     case.complete("intake", samples.intake())
-    case.complete("consent", samples.consent(consent_application=False))
+    # 申込に至らない: no application or signature date is asked for (conditional.hide), none is kept
+    no_application = {"consent_application": False, "consent_agencies": [], "consent_categories": []}
+    case.complete("consent", no_application)
     assert case.ended_at() == ["end_no_application"]
+    assert case.data["application_date"] is None and case.data["signature_date"] is None
 
 
 def test_full_path_with_scheduled_meeting_monitoring_and_closure(clock):

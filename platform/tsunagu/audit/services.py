@@ -190,10 +190,15 @@ def record_instance_operation(session: TenantSession, actor: Any, operation: Any
 
 
 def record_access(
-    session: TenantSession, principal: Any, action: str, case: Any, permission: str = "case.read"
+    session: TenantSession,
+    principal: Any,
+    action: str,
+    case: Any,
+    permission: str = "case.read",
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """One entry for a read of a person's case (``case.view``, ``case.api_read``, ``case.export``), with the
-    legal basis: why the permission module allowed ``permission`` on it."""
+    """One entry for a read of a person's case (``case.view``, ``case.api_read``, ``case.export``,
+    ``case.print``), with the legal basis: why the permission module allowed ``permission`` on it."""
     from ..identity.permissions import access_basis
 
     record(
@@ -202,6 +207,7 @@ def record_access(
         action,
         Target.case(case.id),
         legal_basis=access_basis(principal, permission, case),
+        details=details,
     )
 
 

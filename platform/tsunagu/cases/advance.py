@@ -195,6 +195,32 @@ def apply_result(
         )
 
 
+# --- listeners of completed steps ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompletedStep:
+    """A user task just completed on the advance path: what a listener (the statistics projection of
+    ``reports``, registered at start-up) needs to write its own rows in the same transaction."""
+
+    case: Case | None
+    task: HumanTask
+    #: the deployed form-js schema of the task (``None`` without a form): listeners read what its fields
+    #: declare, not the field keys, so a tenant's renamed field keeps its meaning
+    form: dict[str, Any] | None
+    data: dict[str, Any]
+
+
+_STEP_LISTENERS: list[Callable[[TenantSession, CompletedStep], None]] = []
+
+
+def on_step_completed(listener: Callable[[TenantSession, CompletedStep], None]) -> None:
+    """Register ``listener`` (once; registering it again does nothing). It runs inside the command, so what it
+    writes commits or rolls back with the step; an exception from it fails the command."""
+    if listener not in _STEP_LISTENERS:
+        _STEP_LISTENERS.append(listener)
+
+
 # --- the three commands -------------------------------------------------------------------------------------
 
 
@@ -236,6 +262,7 @@ def complete_task(
         attempt.instance_id, attempt.element = instance.id, task.element
         attempt.context = {"task_id": str(task.id), "actor_id": str(actor.user_id)}
         cleaned: dict[str, Any] = dict(data)
+        schema: dict[str, Any] | None = None
         if task.form_key:
             schema = engine.form_schema(session, instance.deployment_id, task.form_key)
             if schema is None:
@@ -272,6 +299,8 @@ def complete_task(
             # 本人情報 corrected on the form (the intake's name, kana, birth date) update the Person — the one
             # source of truth for the header, the inbox and the case list — and the case's task rows.
             ctx = person_fields.apply_submission(session, locked, cleaned, ctx, actor.user_id)
+        for listener in _STEP_LISTENERS:
+            listener(session, CompletedStep(case=locked.case, task=task, form=schema, data=cleaned))
         # The task's successors belong to the same case and person: copied from its row, not read again.
         apply_result(session, locked.case, result, ctx, completed=task)
         return task

@@ -56,6 +56,12 @@ REFERRAL_SCHEMA: dict[str, Any] = {
                 "email": {"type": "string", "maxLength": 254, "pattern": r"^[^\s@]+@[^\s@]+$"},
             },
         },
+        "referral_id": {
+            "type": "string",
+            "maxLength": 36,
+            "pattern": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            "description": "the referral (issue #20, ``referrals``) the case was accepted from: its provenance",
+        },
         "referred_on": {
             "type": "string",
             "maxLength": 10,

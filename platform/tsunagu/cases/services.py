@@ -18,6 +18,7 @@ from ..tenancy.models import OrgUnit, Tenant
 from . import numbering, operate, ownership
 from .advance import (
     MESSAGE_NAMES,
+    CompletedStep,
     WorkflowFailed,
     apply_result,
     complete_task,
@@ -25,6 +26,7 @@ from .advance import (
     deliver_message,
     fire_due_timers,
     fire_timer,
+    on_step_completed,
     record_event,
 )
 from .inputs import PersonInput, parse_person
@@ -37,6 +39,7 @@ from .workspace import highlight_ids, instance_diagram_xml, user_names
 __all__ = [
     "LANE_ROLES",
     "MESSAGE_NAMES",
+    "CompletedStep",
     "HumanTask",
     "PersonInput",
     "WorkflowFailed",
@@ -57,6 +60,7 @@ __all__ = [
     "next_task_for",
     "numbering",
     "numbers_of",
+    "on_step_completed",
     "operate",
     "ownership",
     "parse_person",

@@ -10,6 +10,11 @@ the server never puts tenant-supplied markup on a page.
 Client hints mirror the server rules (``required``, ``min``/``max``, ``minlength``/``maxlength``, ``step``
 and, for anchored patterns only, ``pattern``); :func:`tsunagu.forms.validation.validate_submission` is the
 real check. ``parse_submission`` turns a posted HTML form back into the nested data form-js would submit.
+
+Conditions (``conditional.hide``): every field and group is rendered, and ``RenderedForm.conditions`` gives
+the browser module (``frontend/forms/conditions.js``) the form's fields and their FEEL expressions; it hides
+and shows them live and disables hidden controls, so they are neither required nor sent. Without
+JavaScript every field shows and a conditional field is not marked required; the server decides.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from .schema import FormSchema
+from .conditions import client_spec, field_dom_id, group_dom_id
+from .schema import FieldSpec, FormSchema
 from .validation import text_limit
 
 __all__ = ["Node", "RenderedForm", "parse_submission", "render_form", "value_at"]
@@ -47,12 +53,15 @@ class Node:
     children: list[Node] = field(default_factory=list)
     blocks: list[tuple[str, str]] = field(default_factory=list)  # text: ("h2" | "h3" | "p", text)
     subtype: str = ""
+    required_when_shown: bool = False  # conditional and required: marked required while it shows
 
 
 @dataclass
 class RenderedForm:
     nodes: list[Node]
     errors: dict[str, list[str]]
+    #: for the browser module: the fields in document order with their conditions; empty without any
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def error_links(self) -> list[tuple[str, str, str]]:
         """(dom id, label, message) for the error summary at the top of the form."""
@@ -77,8 +86,7 @@ def value_at(data: Mapping[str, Any] | None, key: str) -> Any:
     return current
 
 
-def _dom_id(key: str) -> str:
-    return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
+_dom_id = field_dom_id
 
 
 def _text(value: Any) -> str:
@@ -155,15 +163,23 @@ def render_form(
 ) -> RenderedForm:
     """Render nodes for ``schema`` filled with ``values`` (nested data) and ``errors`` (by dotted key)."""
     errs = dict(errors or {})
-    nodes = _components(schema.raw.get("components") or [], (), values or {}, errs)
-    return RenderedForm(nodes=nodes, errors=errs)
+    specs = {spec.key: spec for spec in schema.fields}
+    nodes = _components(schema.raw.get("components") or [], (), values or {}, errs, specs, "components")
+    conditional = any(spec.hide for spec in schema.fields)
+    return RenderedForm(nodes=nodes, errors=errs, conditions=client_spec(schema) if conditional else [])
 
 
 def _components(
-    components: list[Any], path: tuple[str, ...], values: Mapping[str, Any], errors: Mapping[str, list[str]]
+    components: list[Any],
+    path: tuple[str, ...],
+    values: Mapping[str, Any],
+    errors: Mapping[str, list[str]],
+    specs: Mapping[str, FieldSpec],
+    where: str,
 ) -> list[Node]:
     nodes: list[Node] = []
-    for comp in components:
+    for index, comp in enumerate(components):
+        here = f"{where}[{index}]"
         if not isinstance(comp, Mapping):
             continue
         ctype = comp.get("type")
@@ -173,10 +189,20 @@ def _components(
                 nodes.append(Node(kind="text", blocks=blocks))
         elif ctype == "group":
             sub = path + tuple(str(comp["path"]).split(".")) if comp.get("path") else path
-            children = _components(comp.get("components") or [], sub, values, errors)
-            nodes.append(Node(kind="group", label=str(comp.get("label") or ""), children=children))
+            children = _components(
+                comp.get("components") or [], sub, values, errors, specs, f"{here}.components"
+            )
+            # the id names the group's scope, as in FieldSpec.hide: the browser module finds it by that
+            nodes.append(
+                Node(
+                    kind="group",
+                    dom_id=group_dom_id(here),
+                    label=str(comp.get("label") or ""),
+                    children=children,
+                )
+            )
         elif ctype in _INPUT and comp.get("key"):
-            nodes.append(_input(comp, str(ctype), path, values, errors))
+            nodes.append(_input(comp, str(ctype), path, values, errors, specs))
     return nodes
 
 
@@ -186,8 +212,10 @@ def _input(
     path: tuple[str, ...],
     values: Mapping[str, Any],
     errors: Mapping[str, list[str]],
+    specs: Mapping[str, FieldSpec],
 ) -> Node:
     key = ".".join((*path, *str(comp["key"]).split(".")))
+    spec = specs.get(key)
     validate = comp.get("validate") or {}
     subtype = str(comp.get("subtype") or "date") if ctype == "datetime" else ""
     raw = value_at(values, key)
@@ -207,7 +235,9 @@ def _input(
         dom_id=_dom_id(key),
         label=str(label),
         description=str(comp.get("description") or ""),
-        required=bool(validate.get("required")) and not (comp.get("conditional") or {}).get("hide"),
+        # a conditional field is required only when shown: the browser module marks it, the server checks
+        required=bool(validate.get("required")) and not (spec is not None and spec.conditional),
+        required_when_shown=bool(validate.get("required")) and spec is not None and spec.conditional,
         options=options,
         attrs=_hints(comp, ctype, subtype),
         value=value,

@@ -5,6 +5,10 @@ flattened and static components (text, images, spacers, buttons, ...) are ignore
 nests its fields' data under that path, like form-js does; a key containing dots (``"address.city"``) does
 the same. Component types the server cannot validate (``dynamiclist``, ``filepicker``, ``expression``, ...)
 are rejected with :class:`FormSchemaError`, so a form that would let unchecked data through never deploys.
+
+``conditional.hide`` (on a field or a group) is a FEEL expression of the subset in ``forms.feel``, parsed
+here: a form with an expression outside the subset does not load. Cross-field rules are a documented
+extension at the top level of the form JSON, ``"tsunagu": {"rules": [...]}`` (``forms.rules``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import limits
+from .feel import FeelError, check_types, compile_expression
 
 __all__ = [
     "CHOICE_TYPES",
@@ -71,8 +76,16 @@ class FieldSpec:
     validation_type: str | None = None  # form-js validationType: "email" | "phone"
     subtype: str | None = None  # datetime: "date" | "time" | "datetime"
     decimal_digits: int | None = None
-    conditional: bool = False  # has a form-js `conditional.hide` expression (FEEL, not evaluated here)
+    #: the ``conditional.hide`` expressions that apply, outermost group first: (scope, FEEL source), where
+    #: scope names the component that declares it (a group's expression hides all of its fields)
+    hide: tuple[tuple[str, str], ...] = ()
     path: tuple[str, ...] = ()
+    scope: str = ""  # where the component is in the document ("components[2].components[0]")
+
+    @property
+    def conditional(self) -> bool:
+        """The field has a ``conditional.hide`` (its own or a group's): hidden fields are not required."""
+        return bool(self.hide)
 
     @property
     def option_values(self) -> tuple[Any, ...]:
@@ -89,6 +102,8 @@ class FormSchema:
     fields: tuple[FieldSpec, ...]
     schema_version: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: cross-field rules (``forms.rules.Rule``) from ``"tsunagu": {"rules": [...]}``
+    rules: tuple[Any, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -126,7 +141,7 @@ def load_form(source: str | Path | Mapping[str, Any]) -> FormSchema:
         raise FormSchemaError("'schemaVersion' must be an integer")
 
     fields: list[FieldSpec] = []
-    _collect(components, (), fields, "components")
+    _collect(components, (), fields, "components", ())
     seen: set[str] = set()
     for f in fields:
         if f.key in seen:
@@ -137,7 +152,17 @@ def load_form(source: str | Path | Mapping[str, Any]) -> FormSchema:
         prefix = f.key + "."
         if any(other.startswith(prefix) for other in seen):
             raise FormSchemaError(f"field key '{f.key}' is also used as a group path")
-    return FormSchema(id=form_id or "", fields=tuple(fields), schema_version=version, raw=doc)
+    _check_condition_types(fields)
+    from .rules import parse_rules  # rules refer to the fields, so they are read after them
+
+    by_key = {f.key: f for f in fields}
+    return FormSchema(
+        id=form_id or "",
+        fields=tuple(fields),
+        schema_version=version,
+        raw=doc,
+        rules=parse_rules(doc.get("tsunagu"), by_key),
+    )
 
 
 def _read(source: str | Path) -> Any:
@@ -159,7 +184,70 @@ def _read(source: str | Path) -> Any:
         raise FormSchemaError(f"form schema is not valid JSON: {exc}") from exc
 
 
-def _collect(components: list[Any], path: tuple[str, ...], out: list[FieldSpec], where: str) -> None:
+def _value_type(spec: FieldSpec) -> str:
+    if spec.type == "checkbox":
+        return "boolean"
+    if spec.type == "number":
+        return "number"
+    if spec.type in MULTI_TYPES:
+        return "list"
+    if spec.type in CHOICE_TYPES:
+        kinds = {
+            "boolean"
+            if isinstance(o.value, bool)
+            else "number"
+            if isinstance(o.value, int | float)
+            else "string"
+            if isinstance(o.value, str)
+            else "any"
+            for o in spec.options or ()
+        }
+        return kinds.pop() if len(kinds) == 1 else ("string" if not kinds else "any")
+    return "string"  # text, dates and times (ISO strings)
+
+
+def _check_condition_types(fields: list[FieldSpec]) -> None:
+    types: dict[str, str] = {}
+    for spec in fields:
+        types[spec.key] = _value_type(spec)
+        for i in range(1, len(spec.path)):
+            types.setdefault(".".join(spec.path[:i]), "context")
+    checked: set[str] = set()
+    for spec in fields:
+        for scope, source in spec.hide:
+            if scope in checked:
+                continue
+            checked.add(scope)
+            try:
+                check_types(compile_expression(source), types)
+            except FeelError as exc:
+                raise FormSchemaError(f"{scope}: conditional.hide {source[:80]!r}: {exc}") from None
+
+
+def _hide(comp: Mapping[str, Any], here: str) -> tuple[tuple[str, str], ...]:
+    """The component's own ``conditional.hide`` as ((scope, source),), checked against the FEEL subset."""
+    conditional = comp.get("conditional")
+    if conditional is None:
+        return ()
+    if not isinstance(conditional, Mapping):
+        raise FormSchemaError(f"{here}: 'conditional' must be an object")
+    source = conditional.get("hide")
+    if source is None or source == "":
+        return ()
+    try:
+        compile_expression(source)
+    except FeelError as exc:
+        raise FormSchemaError(f"{here}: conditional.hide {str(source)[:80]!r}: {exc}") from None
+    return ((here, str(source)),)
+
+
+def _collect(
+    components: list[Any],
+    path: tuple[str, ...],
+    out: list[FieldSpec],
+    where: str,
+    hide: tuple[tuple[str, str], ...],
+) -> None:
     for index, comp in enumerate(components):
         here = f"{where}[{index}]"
         if not isinstance(comp, Mapping):
@@ -174,11 +262,11 @@ def _collect(components: list[Any], path: tuple[str, ...], out: list[FieldSpec],
             if not isinstance(children, list):
                 raise FormSchemaError(f"{here}: group 'components' must be a list")
             group_path = path + _split_path(comp.get("path"), here) if comp.get("path") else path
-            _collect(children, group_path, out, f"{here}.components")
+            _collect(children, group_path, out, f"{here}.components", hide + _hide(comp, here))
             continue
         if ctype not in INPUT_TYPES:
             raise FormSchemaError(f"{here}: component type '{ctype}' is not supported")
-        out.append(_field(comp, ctype, path, here))
+        out.append(_field(comp, ctype, path, here, hide + _hide(comp, here)))
 
 
 def _split_path(value: Any, here: str) -> tuple[str, ...]:
@@ -190,7 +278,13 @@ def _split_path(value: Any, here: str) -> tuple[str, ...]:
     return parts
 
 
-def _field(comp: Mapping[str, Any], ctype: str, path: tuple[str, ...], here: str) -> FieldSpec:
+def _field(
+    comp: Mapping[str, Any],
+    ctype: str,
+    path: tuple[str, ...],
+    here: str,
+    hide: tuple[tuple[str, str], ...],
+) -> FieldSpec:
     full_path = path + _split_path(comp.get("key"), here)
     key = ".".join(full_path)
     validate = comp.get("validate") or {}
@@ -232,7 +326,6 @@ def _field(comp: Mapping[str, Any], ctype: str, path: tuple[str, ...], here: str
     if decimal_digits is not None and (not isinstance(decimal_digits, int) or decimal_digits < 0):
         raise FormSchemaError(f"{here} ({key}): 'decimalDigits' must be a non-negative integer")
 
-    conditional = comp.get("conditional")
     return FieldSpec(
         key=key,
         type=ctype,
@@ -247,8 +340,9 @@ def _field(comp: Mapping[str, Any], ctype: str, path: tuple[str, ...], here: str
         validation_type=validate.get("validationType") or None,
         subtype=subtype,
         decimal_digits=decimal_digits,
-        conditional=bool(isinstance(conditional, Mapping) and conditional.get("hide")),
+        hide=hide,
         path=full_path,
+        scope=here,
     )
 
 

@@ -14,8 +14,11 @@ an error is left out of ``cleaned``; callers must refuse the submission when ``e
 
 Semantics follow form-js: ``required`` fails on a missing value, ``""``, an empty list or an unchecked
 checkbox; ``pattern`` is searched, not anchored, like JavaScript's ``RegExp.test`` (anchor with ``^...$``).
-Fields with a ``conditional.hide`` expression are not required here, because the server does not evaluate
-FEEL; a value sent for them is still validated.
+``conditional.hide`` expressions (FEEL, ``forms.feel``) are evaluated on the cleaned values
+(``forms.conditions``): a hidden field is neither required nor validated, and whatever was sent for it is
+dropped — ``cleaned`` holds its empty value (``False``, ``[]`` or ``None``). A shown field is required when
+it says so. Then the form's cross-field rules (``forms.rules``: dates not in the future, a plan's end date
+against its period) are checked on the visible, valid fields; a rule about two fields reports on both.
 
 Inputs are bounded before they are converted (issue #10, limits in ``core.limits``): a number typed as text
 is refused past ``NUMBER_TEXT_MAX`` characters or an exponent past ``NUMBER_EXPONENT_MAX`` (``"1e10000000"``
@@ -32,9 +35,14 @@ import unicodedata
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..core import limits
+from .conditions import empty_value, hidden_fields
+from .rules import check_rules
 from .schema import MULTI_TYPES, FieldSpec, FormSchema
+
+JST = ZoneInfo("Asia/Tokyo")
 
 __all__ = ["MESSAGES", "messages", "text_limit", "translate", "validate_submission"]
 
@@ -60,6 +68,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "datetime": "日時の形式が正しくありません（YYYY-MM-DDTHH:MM）",
         "number_too_long": "数値は{n}文字以内で入力してください",
         "too_many": "選択は{n}個までです",
+        "future_date": "未来の日付は入力できません",
+        "not_before": "{other}より前の日付は入力できません",
+        "period_end": "プランの期間（{period}）と{start}から、{expected}の前後{days}日以内の日付にしてください",
+        "period_mismatch": "{end}と合いません（{value}）",
     },
     "en": {
         "required": "This field is required",
@@ -82,6 +94,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "datetime": "The date and time format is not valid (YYYY-MM-DDTHH:MM)",
         "number_too_long": "Enter a number of at most {n} characters",
         "too_many": "Choose at most {n}",
+        "future_date": "The date cannot be in the future",
+        "not_before": "The date cannot be before {other}",
+        "period_end": "With the period ({period}) and {start}, use a date within {days} days of {expected}",
+        "period_mismatch": "Does not match {end} ({value})",
     },
 }
 DEFAULT_LANG = "ja"
@@ -115,21 +131,61 @@ class _Invalid(Exception):
 
 
 def validate_submission(
-    form: FormSchema, data: dict[str, Any] | None, lang: str = DEFAULT_LANG
+    form: FormSchema,
+    data: dict[str, Any] | None,
+    lang: str = DEFAULT_LANG,
+    *,
+    today: date | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Validate and coerce a submission; see the module docstring for the rules."""
+    """Validate and coerce a submission; see the module docstring for the rules. ``today``: the date the
+    rules compare with (default: today in Japan)."""
     data = data if isinstance(data, dict) else {}
+    values: dict[str, Any] = {}
+    failed: dict[str, _Invalid] = {}
+    context: dict[str, Any] = {}
+    for spec in form.fields:
+        try:
+            values[spec.key] = _clean(spec, _lookup(data, spec.path))
+        except _Invalid as exc:
+            failed[spec.key] = exc
+        _store(context, spec.path, values.get(spec.key, empty_value(spec)))
+    hidden = hidden_fields(form, context)
+
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for spec in form.fields:
-        raw = _lookup(data, spec.path)
-        try:
-            value = _clean(spec, raw)
-        except _Invalid as exc:
-            errors.setdefault(spec.key, []).append(translate(exc.code, lang, **exc.params))
+        if spec.key in hidden:
+            _store(cleaned, spec.path, empty_value(spec))
+            continue
+        if spec.key in failed:
+            invalid = failed[spec.key]
+            errors.setdefault(spec.key, []).append(translate(invalid.code, lang, **invalid.params))
+            continue
+        value = values[spec.key]
+        if spec.required and _blank(spec, value):
+            errors.setdefault(spec.key, []).append(translate("required", lang))
             continue
         _store(cleaned, spec.path, value)
+    if form.rules:
+        found = check_rules(
+            form.rules,
+            {spec.key: spec for spec in form.fields},
+            cleaned,
+            hidden | set(errors),
+            today or datetime.now(JST).date(),
+            lambda code, **params: translate(code, lang, **params),
+        )
+        for key, messages_ in found.items():
+            errors.setdefault(key, []).extend(messages_)
     return cleaned, errors
+
+
+def _blank(spec: FieldSpec, value: Any) -> bool:
+    if spec.type == "checkbox":
+        return value is not True
+    if spec.type in MULTI_TYPES:
+        return not value
+    return value is None
 
 
 # ---- lookup and storage ------------------------------------------------------------------------------
@@ -160,20 +216,12 @@ def _is_empty(value: Any) -> bool:
 
 
 def _clean(spec: FieldSpec, raw: Any) -> Any:
-    required = spec.required and not spec.conditional
+    """The typed value of one field (``required`` is checked by the caller, once it knows it is shown)."""
     if spec.type == "checkbox":
-        value = _boolean(raw)
-        if required and value is not True:
-            raise _Invalid("required")
-        return value
+        return _boolean(raw)
     if spec.type in MULTI_TYPES:
-        items = _multi(spec, raw)
-        if required and not items:
-            raise _Invalid("required")
-        return items
+        return _multi(spec, raw)
     if _is_empty(raw):
-        if required:
-            raise _Invalid("required")
         return None
     if spec.type in ("textfield", "textarea"):
         return _text(spec, raw)

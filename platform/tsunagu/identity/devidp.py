@@ -56,6 +56,9 @@ STAFF_UNIT: dict[str, str] = {"iwamizawa": "hogo", "demo": "seikatsu-shien"}
 #: Extra demo users: (tenant, local part, role, org unit code).
 EXTRA_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("yokohama", "consultant-tsurumi", Role.CONSULTANT.value, "tsurumi"),
+    # issue #20: a 地域包括支援センター user and a tax department user, members of the demo's partners
+    ("demo", "houkatsu", Role.EXTERNAL_PARTICIPANT.value, "soudan-center"),
+    ("demo", "zeimu", Role.EXTERNAL_PARTICIPANT.value, "seikatsu-shien"),
 )
 
 

@@ -46,6 +46,7 @@ ADMIN = Role.TENANT_ADMIN.value
 AUDITOR = Role.AUDITOR.value
 _WRITERS = frozenset({ADMIN, Role.CONSULTANT.value, Role.MUNICIPAL_STAFF.value})
 _CASE_READERS = _WRITERS | {Role.MEETING_SECRETARIAT.value, AUDITOR, Role.PROVIDER.value}
+_PARTNER = Role.EXTERNAL_PARTICIPANT.value
 
 __all__ = [
     "ACTION_ROLES",
@@ -100,6 +101,14 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "meeting.read": ALL_ROLES,
     "meeting.manage": frozenset({ADMIN, Role.MEETING_SECRETARIAT.value}),
     "meeting.reply": ALL_ROLES - {AUDITOR},
+    # Referrals (issue #20): a partner's users (外部参加者) send referrals and flags and answer requests for
+    # cooperation, for their own organisation only (``referrals`` scopes every row to it); case workers of
+    # the receiving unit accept referrals and ask partners for cooperation.
+    "referral.submit": frozenset({_PARTNER}),
+    "referral.read": _WRITERS | {AUDITOR, _PARTNER},
+    "referral.accept": _WRITERS,
+    "cooperation.request": _WRITERS,
+    "cooperation.respond": frozenset({_PARTNER}),
 }
 
 _READ_ONLY_MESSAGE = "監査担当は閲覧のみです / auditors can only read"
@@ -202,6 +211,9 @@ def authorize(principal: Subject | None, action: str, obj: Any = None) -> None:
     if principal is None:
         raise Unauthorized("サインインが必要です / sign-in required")
     if not _role_allowed(principal, action):
+        if principal.roles and principal.roles <= {_PARTNER} and (obj is not None or action == "case.read"):
+            # A partner's user is told nothing about cases, nor any object outside their referrals (#20): 404.
+            raise _denied(principal, action, obj, NotFound(NOT_FOUND_MESSAGE))
         if (
             is_read_only(principal)
             and action in ACTION_ROLES

@@ -144,6 +144,7 @@ def index() -> str:
         ),
         users=_assignable_users(),
         due_soon_days=inbox_filters.DUE_SOON_DAYS,
+        panels=services.panels(session, actor),  # e.g. referrals waiting to be accepted (issue #20)
     )
     return render_template("inbox/index.html", **context)
 

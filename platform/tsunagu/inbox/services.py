@@ -8,6 +8,7 @@ the inbox reads them and writes only their assignment and drafts; completing a t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -27,6 +28,8 @@ __all__ = [
     "get_task",
     "list_tasks",
     "lock_workable_task",
+    "panels",
+    "register_panel",
     "save_draft",
     "task_json",
     "task_query",
@@ -34,6 +37,19 @@ __all__ = [
 ]
 
 SCOPES = ("mine", "role", "all")
+
+#: Work that is not a BPMN task but waits in the inbox all the same, from modules above (``referrals``: the
+#: referrals waiting to be accepted): ``panel(session, actor)`` → HTML (``Markup``) or ``None``.
+_PANELS: list[Callable[[Any, Any], Any]] = []
+
+
+def register_panel(panel: Callable[[Any, Any], Any]) -> None:
+    if panel not in _PANELS:
+        _PANELS.append(panel)
+
+
+def panels(session: TenantSession, actor: Any) -> list[Any]:
+    return [html for panel in _PANELS if (html := panel(session, actor)) is not None]
 
 
 def _visible(actor: Principal) -> Any:

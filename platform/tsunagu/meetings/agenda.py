@@ -301,3 +301,35 @@ def meeting_on(session: TenantSession, series: MeetingSeries, day: date) -> Meet
             Meeting.starts_at < lo + timedelta(days=1),
         )
     ).scalar_one_or_none()
+
+
+def next_meeting_of_kind(
+    session: TenantSession, kind: str, org_unit_id: uuid.UUID | None, *, now: datetime | None = None
+) -> tuple[MeetingSeries, Meeting]:
+    """The next scheduled meeting of a recurring series of ``kind`` (e.g. ``support_meeting``, 支援会議) for
+    ``org_unit_id`` (its unit's series, a unit above, or the tenant-wide one), or 409 when none is set up."""
+    now = now or utcnow()
+    ensure_series(session, today=now.astimezone(JST).date())
+    chain = _units_up(session, org_unit_id)
+    ranked = sorted(
+        (
+            s
+            for s in session.execute(
+                select(MeetingSeries).where(
+                    MeetingSeries.active.is_(True),
+                    MeetingSeries.mode == SeriesMode.RECURRING,
+                    MeetingSeries.kind == kind,
+                )
+            ).scalars()
+            if s.org_unit_id is None or s.org_unit_id in chain
+        ),
+        key=lambda s: (chain.index(s.org_unit_id) if s.org_unit_id in chain else len(chain), s.key),
+    )
+    if not ranked:
+        raise Conflict(
+            "この種類の定例の会議がありません / no scheduled meeting of this kind is set up",
+            code="no_meeting_series",
+        )
+    series = ranked[0]
+    upcoming = _upcoming(session, series, now) or _extend(session, series, now)
+    return series, upcoming[0]

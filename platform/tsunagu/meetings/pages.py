@@ -196,6 +196,7 @@ def _page_context(meeting: Meeting, actor: Any) -> dict[str, Any]:
         "required": meetings.required_kinds(session),
         "mine": [p for p in people if p.user_id == actor.user_id],
         "holiday": holiday_name(meeting.starts_at.astimezone(JST).date()),
+        "panels": meetings.agenda_panels(session, meeting, actor),  # e.g. 支援会議: early-detection flags
     }
 
 

@@ -82,11 +82,35 @@ def semantic_issues(data: Mapping[str, Any], file: str, expected_slug: str | Non
         add("slug", f"{data['slug']!r} must match the file name ({expected_slug}.toml)")
 
     _check_org_units(data["org_units"], add)
+    codes = {u["code"] for u in data["org_units"]}
+    for i, partner in enumerate(data.get("partners") or []):  # issue #20: the unit its referrals go to
+        if partner["org_unit"] not in codes:
+            add(
+                f"partners[{i}].org_unit",
+                f"{partner['org_unit']!r} is not the code of an org unit in this file",
+            )
     _check_identity_provider(data["slug"], data["identity_provider"], add)
     _check_meetings(data["meetings"], {u["kind"] for u in data["org_units"]}, add)
     _check_series_units(data["meetings"], {u["code"]: u["kind"] for u in data["org_units"]}, add)
     _check_workflow(data["workflow"], data["meetings"]["style"], add)
+    _check_reports(data.get("reports") or {}, {u["code"] for u in data["org_units"]}, add)
     return issues
+
+
+def _check_reports(reports: Mapping[str, Any], codes: set[str], add: Any) -> None:
+    """Each fiscal year once; populations only for org units of this file."""
+    seen: dict[int, int] = {}
+    for i, entry in enumerate(reports.get("reference_values") or []):
+        year = entry["fiscal_year"]
+        if year in seen:
+            add(
+                f"reports.reference_values[{i}].fiscal_year",
+                f"fiscal year {year} is already given (reports.reference_values[{seen[year]}])",
+            )
+        seen.setdefault(year, i)
+    for code in reports.get("population") or {}:
+        if code not in codes:
+            add(f"reports.population.{code}", f"{code!r} is not the code of an org unit in this file")
 
 
 def _check_org_units(units: list[dict[str, Any]], add: Any) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "HOLIDAY_POLICIES",
     "MEETING_KINDS",
     "MEETING_STYLES",
+    "PARTNER_KINDS",
     "PRESET_SCHEMA",
     "SLUG_RE",
     "STYLE_PROCESS",
@@ -40,6 +41,16 @@ ADHOC_PARTICIPANTS = ("internal_and_external", "internal_only")
 STYLE_PROCESS = {"scheduled": "meeting_scheduled", "adhoc": "meeting_adhoc", "hybrid": "meeting_hybrid"}
 #: Kinds whose meetings discuss individual cases, so capacity (cases × minutes) must be configured.
 CASE_KINDS = ("case_review", "support_meeting")
+#: 関係機関の種別 (issue #20): the agencies 社会福祉法106条の2 names, and a municipal department (庁内の部署).
+PARTNER_KINDS = (
+    "chiiki_houkatsu",  # 地域包括支援センター
+    "kosodate_kyoten",  # 地域子育て支援拠点
+    "boshi_hokatsu",  # 母子健康包括支援センター（こども家庭センター）
+    "shogai_soudan",  # 障害者相談支援事業所
+    "riyousha_shien",  # 利用者支援事業
+    "department",  # 庁内の部署（税務、国保、水道、住宅、保育）
+    "other",  # その他の関係機関
+)
 SLUG_RE = re.compile(r"^[a-z0-9-]{2,63}$")
 #: Role keys (``identity.models.Role``, one layer up; a test keeps the two lists equal).
 ROLE_KEYS = (
@@ -170,6 +181,22 @@ PRESET_SCHEMA: dict[str, Any] = {
                 )
             ),
         ),
+        # Optional: partner organisations that connect people in (issue #20, ``referrals``).
+        partners=_array(
+            _table(
+                "key name kind org_unit",
+                key=_KEY,
+                name=_TEXT,
+                kind={"enum": list(PARTNER_KINDS)},
+                org_unit=_CODE,  # the unit its referrals go to
+                contact_name={"type": "string", "maxLength": 100},
+                contact_phone=_pattern(r"^[0-9+()\- ]{0,20}$", "a phone number"),
+                contact_email={"type": "string", "maxLength": 254},
+                agreement_on=_DATE,  # the data-sharing agreement's date
+                members=_array({"type": "string", "minLength": 3, "maxLength": 320}, uniqueItems=True),
+            ),
+            maxItems=500,
+        ),
         # Optional: notification e-mail and the daily reminders (issue #13); every key has a default.
         notifications=_table(
             "",
@@ -182,6 +209,28 @@ PRESET_SCHEMA: dict[str, Any] = {
                 r"^[^@\s<>\"]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", "an e-mail address"
             ),
             default_language={"enum": ["ja", "en"]},
+        ),
+        # Optional: the national monthly report (issue #19) — reference values (目安値, per 100,000 population
+        # per month) by fiscal year, the population of each org unit the report has a row for, and whether
+        # the platform's operators may see this tenant's figures.
+        reports=_table(
+            "",
+            reference_values=_array(
+                _table(
+                    "fiscal_year new_consultations plans work_support_targets",
+                    fiscal_year={"type": "integer", "minimum": 2015, "maximum": 2100},
+                    new_consultations={"type": "number", "minimum": 0, "maximum": 10000},
+                    plans={"type": "number", "minimum": 0, "maximum": 10000},
+                    work_support_targets={"type": "number", "minimum": 0, "maximum": 10000},
+                ),
+                maxItems=100,
+            ),
+            population={
+                "type": "object",
+                "propertyNames": _CODE,
+                "additionalProperties": {"type": "integer", "minimum": 1},
+            },
+            share_with_operators={"type": "boolean"},
         ),
         workflow=_table(
             "meeting_process monitoring_interval after_the_fact_report_warn_ratio",

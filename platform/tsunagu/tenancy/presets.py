@@ -66,7 +66,7 @@ __all__ = [
 
 SETTINGS_SECTIONS = ("meetings", "identity_provider", "workflow")
 #: Sections a preset may leave out (their keys all have defaults).
-OPTIONAL_SECTIONS = ("notifications",)
+OPTIONAL_SECTIONS = ("notifications", "partners", "reports")
 
 
 # ---------------------------------------------------------------------------------------------------------
