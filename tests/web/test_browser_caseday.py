@@ -84,6 +84,8 @@ def test_a_consultant_works_a_case_from_intake_to_its_meeting_and_finds_it_in_th
     fill_required(
         page,
         {
+            "plan_date": date.today().isoformat(),
+            "plan_period": "P6M",  # the end date fits the period (the form's period_end rule)
             "plan_end_date": (date.today() + timedelta(days=180)).isoformat(),
             "long_term_goal": "安定した仕事に就き、家賃を滞りなく払えるようになる",
         },
