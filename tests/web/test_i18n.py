@@ -41,6 +41,7 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/meetings/templates/meetings/*.html", "jinja2"),
         ("platform/tsunagu/audit/pages.py", "python"),
         ("platform/tsunagu/audit/templates/**.html", "jinja2"),
+        ("platform/tsunagu/identity/templates/identity/admin/*.html", "jinja2"),
     ]
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
