@@ -31,6 +31,7 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/sharing/labels.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
+        ("platform/tsunagu/identity/templates/identity/admin/*.html", "jinja2"),
         ("platform/tsunagu/notifications/pages.py", "python"),
         ("platform/tsunagu/notifications/templates/notifications/*.html", "jinja2"),
         ("platform/tsunagu/admin/designer/**.py", "python"),
@@ -41,7 +42,6 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/meetings/templates/meetings/*.html", "jinja2"),
         ("platform/tsunagu/audit/pages.py", "python"),
         ("platform/tsunagu/audit/templates/**.html", "jinja2"),
-        ("platform/tsunagu/identity/templates/identity/admin/*.html", "jinja2"),
     ]
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
