@@ -32,17 +32,19 @@ FOREIGN_PATHS = ("/oauth2/",)
 #: The WCAG 2.0/2.1/2.2 A and AA rules (JIS X 8341-3:2016 is WCAG 2.0 AA, adopted as ISO/IEC 40500).
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
-RUNNER = """
+RUNNER = r"""
 (() => {
   if (window.top !== window || window.__tsunaguAxeRunner) return;
   // The real timers, taken before a test can install a fake clock (page.clock.install()).
+  // A fake clock (page.clock.install()) replaces the timers with scripted ones, possibly before this script.
+  const isNative = (f) => /\[native code\]/.test(Function.prototype.toString.call(f));
   const realSetTimeout = window.setTimeout.bind(window), realClearTimeout = window.clearTimeout.bind(window);
   let running = null, again = false, timer = null;
   const options = { runOnly: { type: "tag", values: %(tags)s }, resultTypes: ["violations"] };
   const check = async () => {
     timer = null;
     if (!window.axe || !window.__tsunaguAxe) return;
-    if (window.setTimeout !== realSetTimeout) {
+    if (!isNative(window.setTimeout)) {
       // A test installed a fake clock (page.clock): axe's own timers would never run. Say so, check nothing.
       window.__tsunaguAxeChecked = true;
       return window.__tsunaguAxe({ url: location.href, title: document.title, skipped: "fake clock", violations: [] });
@@ -70,7 +72,7 @@ RUNNER = """
   window.__tsunaguAxeRunner = { check, schedule };
   // Drained before a context closes: wait for the current check, run one if this document has none yet.
   // Never waits longer than 20 s: under a fake clock axe's own timers may not run at all.
-  window.__tsunaguAxeDrain = () => Promise.race([
+  window.__tsunaguAxeDrain = () => !isNative(window.setTimeout) ? check().then(() => true) : Promise.race([
     (async () => {
       if (timer) { realClearTimeout(timer); timer = null; }
       if (running) await running;
@@ -103,11 +105,12 @@ class AxeAudit:
     undrained: list[str] = field(default_factory=list)
     #: pages not checked, with the reason (a fake clock installed by the test)
     skipped: list[str] = field(default_factory=list)
+    fake_clock_pages: list[Any] = field(default_factory=list)
 
     def attach(self, context: Any) -> None:
         def report(source: Any, data: dict[str, Any]) -> None:
             if data.get("skipped"):
-                self.skipped.append(f"{data['url']}: {data['skipped']}")
+                self.skipped.append(f"{self.test} {data['url']}: {data['skipped']}")
                 return
             self.results.append(PageResult(self.test, data["url"], data.get("title", ""), data["violations"]))
 
@@ -115,16 +118,39 @@ class AxeAudit:
         context.add_init_script(path=str(AXE_SOURCE))
         context.add_init_script(RUNNER % {"tags": json.dumps(TAGS)})
         context.on("page", lambda page: page.on("load", lambda p: self.loads.update([self.test])))
+        new_page = context.new_page
+
+        def audited_new_page(*args: Any, **kwargs: Any) -> Any:
+            page = new_page(*args, **kwargs)
+            install = page.clock.install
+
+            def install_fake_clock(*a: Any, **kw: Any) -> Any:
+                self.fake_clock_pages.append(page)
+                self.skipped.append(f"{self.test} {page.url}: fake clock installed")
+                return install(*a, **kw)
+
+            page.clock.install = install_fake_clock
+            return page
+
+        context.new_page = audited_new_page
 
     def drain(self, context: Any) -> None:
         """Finish the checks of the pages still open (called before the context closes)."""
         for page in context.pages:
+            if page in self.fake_clock_pages:  # its timers are scripted: a check could wait forever
+                continue
             try:
                 finished = page.evaluate("() => window.__tsunaguAxeDrain ? window.__tsunaguAxeDrain() : true")
                 if finished is False:
                     self.undrained.append(f"{page.url}: the check did not finish in 20 s")
             except Exception as exc:  # a closed or crashed page has nothing left to check
                 self.undrained.append(f"{page.url}: {exc}"[:300])
+
+    def checked(self, test: str) -> int:
+        """How many documents of ``test`` axe checked, or — under a fake clock — reported it could not."""
+        return sum(1 for r in self.results if r.test == test) + sum(
+            1 for s in self.skipped if s.startswith(f"{test} ")
+        )
 
     def blocking(self, test: str) -> list[str]:
         """The serious and critical violations found in ``test``'s pages, one readable line each."""

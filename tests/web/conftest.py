@@ -181,6 +181,8 @@ def _accessible_pages(request):
     audit.test = request.node.nodeid
     yield
     browser.drain_all()
+    # A browser test whose pages axe never saw would pass vacuously: the audit itself must have run.
+    assert audit.checked(request.node.nodeid) > 0, "axe-core checked no page of this browser test"
     found = audit.blocking(request.node.nodeid)
     assert not found, "axe-core: serious/critical accessibility violations:\n" + "\n".join(found)
 
