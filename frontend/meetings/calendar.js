@@ -21,6 +21,18 @@
     height: "auto",
     events: data.events,
     eventTimeFormat: { hour: "2-digit", minute: "2-digit", hour12: false },
+    eventColor: "#0b6e4f", // the house accent: white text on it passes WCAG AA contrast
   });
+  // FullCalendar's markup, made accessible: its icon fonts are decoration (the buttons carry the names), and a
+  // day cell is not named by its day number alone (the cell also holds the meetings).
+  function tidy() {
+    el.querySelectorAll(".fc-icon[role=img]").forEach(function (icon) {
+      icon.removeAttribute("role");
+      icon.setAttribute("aria-hidden", "true");
+    });
+    el.querySelectorAll("td[aria-labelledby]").forEach(function (cell) { cell.removeAttribute("aria-labelledby"); });
+  }
+  new MutationObserver(tidy).observe(el, { childList: true, subtree: true });
   calendar.render();
+  tidy();
 })();

@@ -90,3 +90,29 @@ def test_the_demo_command_prints_the_url_and_users():
     ).stdout
     assert "http://localhost:8001" in out
     assert "/t/yokohama/auth/login" in out and "consultant@yokohama.example" in out and "港北区" in out
+
+
+def test_the_demo_sign_in_page_groups_the_users_by_tenant_with_unit_names():
+    from tsunagu.identity.devidp import provider_app
+
+    client = provider_app().test_client()
+    query = "response_type=code&client_id=demo&redirect_uri=http://localhost/cb&scope=openid&nonce=n&state=s"
+    page = client.get(f"/oauth2/authorize?{query}").get_data(as_text=True)
+    presets = load_presets(REPO / "tenants")
+    headings = [page.index(f'<h2 id="t-{p.slug}">{p.name}') for p in presets]
+    assert headings == sorted(headings) and len(headings) == len(presets)  # one section per tenant
+    yokohama = page[page.index('<h2 id="t-yokohama">') :]
+    yokohama = yokohama[: yokohama.index("</section>")]
+    assert "相談支援員・港北区" in yokohama and "相談支援員・鶴見区" in yokohama
+    assert "consultant@yokohama.example" in yokohama and "iwamizawa" not in yokohama
+    assert "kohoku" not in yokohama  # unit names, not codes
+    assert page.count('name="sub"') == len(demo_users())  # the form posts back to the mock's endpoint
+
+
+def test_demo_user_names_shown_in_the_header_never_nest_parentheses():
+    import re
+
+    nested = re.compile(r"[（(][^）)]*[（(]")
+    names = [u.name for u in demo_users()]
+    assert "つなぐ市 相談支援員・つなぐ市くらし相談センター（委託）" in names
+    assert [n for n in names if nested.search(n)] == []

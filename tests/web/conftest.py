@@ -147,15 +147,44 @@ def make_staff(
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def axe_audit():
+    """axe-core results of every page the browser tests reach (tests/web/axe_audit.py); totals at the end."""
+    from tests.web.axe_audit import AxeAudit
+
+    audit = AxeAudit()
+    yield audit
+    if audit.results:
+        audit.write_summary()
+
+
+@pytest.fixture(scope="session")
+def chromium(axe_audit):
     from playwright.sync_api import sync_playwright
 
+    from tests.web.axe_audit import AuditedBrowser
     from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
+        yield AuditedBrowser(browser, axe_audit)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _accessible_pages(request):
+    """Every browser test fails on a serious or critical axe-core violation on any page it reached."""
+    if "chromium" not in request.fixturenames:
+        yield
+        return
+    audit = request.getfixturevalue("axe_audit")
+    browser = request.getfixturevalue("chromium")
+    audit.test = request.node.nodeid
+    yield
+    browser.drain_all()
+    # A browser test whose pages axe never saw would pass vacuously: the audit itself must have run.
+    assert audit.checked(request.node.nodeid) > 0, "axe-core checked no page of this browser test"
+    found = audit.blocking(request.node.nodeid)
+    assert not found, "axe-core: serious/critical accessibility violations:\n" + "\n".join(found)
 
 
 @pytest.fixture

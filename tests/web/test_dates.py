@@ -6,7 +6,17 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tsunagu.web.dates import dual_date, era_of, iso_date, local_time, wareki, wareki_en
+from tsunagu.web.dates import (
+    dual_date,
+    english_date,
+    era_of,
+    iso_date,
+    local_datetime,
+    local_time,
+    parse_date,
+    wareki,
+    wareki_en,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +57,8 @@ def test_timestamps_are_read_in_japan_time():
 
 def test_dual_date_in_both_languages_and_empty_values():
     assert dual_date(date(2026, 11, 28)) == "2026-11-28（令和8年11月28日）"
-    assert dual_date(date(2026, 11, 28), "en") == "2026-11-28 (Reiwa 8)"
+    assert dual_date(date(2026, 11, 28), "en") == "28 Nov 2026 (Reiwa 8)"
+    assert dual_date(date(2026, 12, 3), "en") == "3 Dec 2026 (Reiwa 8)"  # day and month, not ISO
     assert dual_date("2026-11-28") == "2026-11-28（令和8年11月28日）"
     for empty in (None, "", "not a date"):
         assert wareki(empty) == "" and dual_date(empty) == ""
@@ -59,7 +70,7 @@ def test_the_wareki_filter_is_available_in_templates(app):
         rendered = app.jinja_env.from_string("{{ d|wareki }} / {{ d|dual_date('en') }}").render(
             d=date(2026, 11, 28)
         )
-    assert rendered == "令和8年11月28日 / 2026-11-28 (Reiwa 8)"
+    assert rendered == "令和8年11月28日 / 28 Nov 2026 (Reiwa 8)"
 
 
 def test_is_past_accepts_the_naive_timestamps_sqlite_returns():
@@ -67,3 +78,53 @@ def test_is_past_accepts_the_naive_timestamps_sqlite_returns():
 
     assert is_past(datetime(2000, 1, 1)) and is_past(datetime(2000, 1, 1, tzinfo=UTC))
     assert not is_past(datetime(2999, 1, 1)) and not is_past(None)
+
+
+def test_english_dates_name_the_month_and_timestamps_are_shown_in_japan_time():
+    assert english_date(date(2026, 1, 9)) == "9 Jan 2026"
+    assert english_date(datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == "1 Jan 2027"  # already 1 Jan in JST
+    assert english_date(None) == ""
+    # the token page's "created": UTC 23:10 is 08:10 the next morning in Japan
+    assert local_datetime(datetime(2026, 12, 7, 23, 10, tzinfo=UTC)) == "2026-12-08 08:10"
+    assert local_datetime(datetime(2026, 12, 7, 23, 10)) == "2026-12-08 08:10"  # naive = UTC (SQLite)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("昭和55年4月1日", date(1980, 4, 1)),
+        ("S55.4.1", date(1980, 4, 1)),
+        ("s55/4/1", date(1980, 4, 1)),
+        ("Ｓ５５．４．１", date(1980, 4, 1)),  # full-width, as an IME types it
+        ("昭和 55 年 4 月 1 日", date(1980, 4, 1)),
+        ("令和元年5月1日", date(2019, 5, 1)),
+        ("R1.5.1", date(2019, 5, 1)),
+        ("H31.4.30", date(2019, 4, 30)),
+        ("平成元年1月8日", date(1989, 1, 8)),
+        ("Showa 64.1.7", date(1989, 1, 7)),
+        ("1980-04-01", date(1980, 4, 1)),
+        ("1980/4/1", date(1980, 4, 1)),
+        ("1980年4月1日", date(1980, 4, 1)),
+    ],
+)
+def test_dates_typed_in_wareki_or_seireki_are_read(typed, expected):
+    assert parse_date(typed) == expected
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        None,
+        "昭和65年1月1日",
+        "平成1.1.7",
+        "H31.5.1",
+        "R0.5.1",
+        "S55.2.30",
+        "令和8年13月1日",
+        "X55.4.1",
+        "55.4.1",
+    ],
+)
+def test_dates_outside_their_era_or_not_dates_are_refused_not_guessed(typed):
+    assert parse_date(typed) is None

@@ -33,6 +33,7 @@ def _extracted() -> set[str]:
         ("platform/tsunagu/sharing/labels.py", "python"),
         ("platform/tsunagu/web/**.py", "python"),
         ("platform/tsunagu/web/templates/**.html", "jinja2"),
+        ("platform/tsunagu/identity/templates/identity/admin/*.html", "jinja2"),
         ("platform/tsunagu/notifications/pages.py", "python"),
         ("platform/tsunagu/notifications/templates/notifications/*.html", "jinja2"),
         ("platform/tsunagu/admin/designer/**.py", "python"),

@@ -93,6 +93,84 @@ def admin_users() -> Any:
     )
 
 
+# --- invitations: pre-registered users, linked at their first sign-in by e-mail ------------------------
+
+
+def _render_invite(
+    form: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> Any:
+    return render_template(
+        "identity/admin/invite.html",
+        form=form or {"roles": [], "units": []},
+        errors=errors or {},
+        org_units=[u for u in _org_units() if u.active],
+        tenant_wide_roles=[r for r in ROLE_ORDER if r in TENANT_WIDE_ROLES],
+        **_common(),
+    ), status
+
+
+@tenant_bp.get("/admin/users/invite")
+@admin_page("admin.users")
+def admin_invite() -> Any:
+    return _render_invite()
+
+
+def invitation_memberships(roles: list[str], units: list[str]) -> dict[uuid.UUID | None, list[str]]:
+    """Roles × chosen org units; the tenant-wide roles (administrator, auditor) also without a unit.
+
+    Raises :class:`ValidationFailed` when a role that works in an org unit is chosen without one."""
+    unit_ids: list[uuid.UUID] = []
+    for raw in units:
+        try:
+            unit_ids.append(uuid.UUID(raw))
+        except ValueError:
+            raise ValidationFailed(
+                "invalid org unit", details={"units": ["組織が正しくありません / invalid org unit"]}
+            ) from None
+    wide = [r for r in roles if r in TENANT_WIDE_ROLES]
+    in_unit = [r for r in roles if r not in TENANT_WIDE_ROLES]
+    if in_unit and not unit_ids:
+        raise ValidationFailed(
+            "org unit missing",
+            details={
+                "units": ["この役割には組織が必要です / these roles need an org unit: " + ", ".join(in_unit)]
+            },
+        )
+    wanted: dict[uuid.UUID | None, list[str]] = {unit: list(in_unit) for unit in unit_ids}
+    if wide:
+        wanted[None] = wide
+    return wanted
+
+
+@tenant_bp.post("/admin/users/invite")
+@admin_page("admin.users")
+def admin_invite_save() -> Any:
+    email = request.form.get("email", "").strip()[:320]
+    display_name = request.form.get("display_name", "")[:300]
+    roles = [r for r in request.form.getlist("roles") if r in ALL_ROLES]
+    units = request.form.getlist("units")[:200]
+    form: dict[str, Any] = {"email": email, "display_name": display_name, "roles": roles, "units": units}
+    domains = ((_tenant().settings or {}).get("identity_provider") or {}).get("allowed_email_domains") or ()
+    # Every mistake at once: the address and the roles/units are checked independently.
+    errors = services.invitation_errors(db(), email, display_name, domains)
+    wanted: dict[uuid.UUID | None, list[str]] = {}
+    try:
+        wanted = invitation_memberships(roles, units)
+    except ValidationFailed as exc:
+        errors.update({k: list(v) for k, v in exc.details.items()})
+    if not roles:
+        errors["roles"] = ["役割を1つ以上選んでください / choose at least one role"]
+    try:
+        if errors:
+            raise ValidationFailed("invalid invitation", details=errors)
+        user = services.preregister_user(db(), email, display_name, wanted, allowed_domains=domains)
+    except ValidationFailed as exc:
+        return _render_invite(form, {k: list(v) for k, v in exc.details.items()}, 422)
+    # The notifications module sends the invitation e-mail on this event (no import of it here).
+    _changed("invite", user=user.id, email=user.email, roles=sorted(roles))
+    return redirect(url_for("tenant.admin_user", user_id=user.id, invited=1))
+
+
 @tenant_bp.get("/admin/users/<user_id>")
 @admin_page("admin.users")
 def admin_user(user_id: str) -> Any:

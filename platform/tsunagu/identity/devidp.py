@@ -106,8 +106,10 @@ def demo_users(directory: Path | None = None) -> tuple[DemoUser, ...]:
         entries += [(local, role, unit) for slug, local, role, unit in EXTRA_USERS if slug == preset.slug]
         for local, role, unit in entries:
             email = f"{local}@{domain}"
+            # "横浜市 相談支援員・港北区": a unit name may hold parentheses itself (…センター（委託）), and the
+            # header shows this name — no parentheses inside parentheses.
             name = f"{preset.name} {ROLE_LABELS_JA.get(role, role)}" + (
-                f"（{units.get(unit, unit)}）" if unit else ""
+                f"・{units.get(unit, unit)}" if unit else ""
             )
             claims: dict[str, Any] = {
                 claims_map.get("email", "email"): email,
@@ -152,17 +154,93 @@ def provider_users(users: Iterable[DemoUser]) -> list[tuple[str, dict[str, Any]]
     return [(u.sub, u.claims) for u in users]
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Run the provider until interrupted (``make demo`` runs it in the background)."""
+#: The demo provider's sign-in page: the demo users grouped by tenant, each with role and org unit name, as
+#: buttons that post ``sub`` to the mock's own authorization endpoint (which validates the request).
+_SIGN_IN_PAGE = """<!doctype html>
+<html lang="ja">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>デモ用サインイン — つなぐ Tsunagu</title>
+<style>
+body { font-family: "Noto Sans CJK JP", sans-serif; margin: 0; color: #1d2733; background: #f7f8fa; }
+main { max-width: 60rem; margin: 0 auto; padding: 1rem 1.25rem; }
+section { background: #fff; border: 1px solid #dde2e8; border-radius: 8px; padding: .5rem 1rem; margin: 1rem 0; }
+ul { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(17rem, 1fr));
+     gap: .5rem; }
+button { font: inherit; width: 100%; text-align: left; background: #fff; border: 2px solid #0b6e4f;
+         border-radius: 6px; padding: .4rem .7rem; cursor: pointer; color: #1d2733; }
+button:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
+.role { font-weight: 700; display: block; } .meta { color: #5b6675; font-size: .9em; display: block; }
+</style></head>
+<body><main>
+<h1>デモ用サインイン <small lang="en">Demo sign-in</small></h1>
+<p>パスワードは不要です。ユーザーを選んでください。/ <span lang="en">No password: pick a user.</span></p>
+<form method="post">
+{% for tenant, users in groups %}
+<section aria-labelledby="t-{{ tenant.slug }}">
+<h2 id="t-{{ tenant.slug }}">{{ tenant.name }} <small lang="en">{{ tenant.name_en }}</small></h2>
+<ul>
+{% for u in users %}<li><button type="submit" name="sub" value="{{ u.sub }}">
+<span class="role">{{ u.role_label }}{% if u.org_unit_name %}・{{ u.org_unit_name }}{% endif %}</span>
+<span class="meta">{{ u.email }}</span></button></li>
+{% endfor %}</ul>
+</section>
+{% endfor %}
+</form>
+</main></body></html>
+"""
+
+
+@dataclass(frozen=True)
+class _TenantHeading:
+    slug: str
+    name: str
+    name_en: str
+
+
+def grouped_users(directory: Path | None = None) -> list[tuple[_TenantHeading, list[DemoUser]]]:
+    """The demo users by tenant (the order of the presets), for the provider's sign-in page."""
+    from ..config import REPO_ROOT
+
+    groups: list[tuple[_TenantHeading, list[DemoUser]]] = []
+    users = demo_users(directory)
+    for preset in _presets(directory or REPO_ROOT / "tenants"):
+        mine = [u for u in users if u.tenant == preset.slug]
+        if mine:
+            heading = _TenantHeading(preset.slug, preset.name, str(getattr(preset, "name_en", "") or ""))
+            groups.append((heading, mine))
+    return groups
+
+
+def provider_app(directory: Path | None = None) -> Any:
+    """oidc-provider-mock with the demo users, and their sign-in page grouped by tenant."""
+    import flask
     import oidc_provider_mock
-    from werkzeug.serving import make_server
 
     app = oidc_provider_mock.app(
         require_nonce=True,
         user_claims=[
-            oidc_provider_mock.User(sub=sub, claims=claims) for sub, claims in provider_users(demo_users())
+            oidc_provider_mock.User(sub=sub, claims=claims)
+            for sub, claims in provider_users(demo_users(directory))
         ],
     )
+    groups = grouped_users(directory)
+
+    @app.before_request
+    def _sign_in_page() -> Any:
+        # Only the page is ours: the form posts back to the same URL, where the mock validates the client,
+        # the redirect URI and the nonce as before.
+        if flask.request.method == "GET" and flask.request.path == "/oauth2/authorize":
+            return flask.render_template_string(_SIGN_IN_PAGE, groups=groups)
+        return None
+
+    return app
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Run the provider until interrupted (``make demo`` runs it in the background)."""
+    from werkzeug.serving import make_server
+
+    app = provider_app()
     server = make_server(host, port, app, threaded=True)
     print(f"demo OpenID provider listening on http://localhost:{port}/", file=sys.stderr, flush=True)
     try:

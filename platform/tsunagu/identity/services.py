@@ -6,6 +6,7 @@ Views call these; they flush, never commit (the request commits once).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -298,6 +299,62 @@ def set_memberships(
 
 
 # --- administration -------------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def invitation_errors(
+    session: TenantSession, email: str, display_name: str, allowed_domains: Iterable[str] = ()
+) -> dict[str, list[str]]:
+    """What is wrong with inviting ``email`` (keyed by form field; empty when nothing is)."""
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    domains = [d.lower() for d in allowed_domains]
+    if not _EMAIL.match(email):
+        errors["email"] = ["メールアドレスの形式が正しくありません / not a valid e-mail address"]
+    elif domains and email.rsplit("@", 1)[1] not in domains:
+        errors["email"] = [
+            "この自治体で許可されたドメインではありません / not one of the tenant's allowed domains: "
+            + ", ".join(domains)
+        ]
+    elif session.execute(select(User.id).where(User.email == email)).scalar_one_or_none() is not None:
+        errors["email"] = ["このメールアドレスは登録済みです / this e-mail address is already registered"]
+    if len(display_name) > 200:
+        errors["display_name"] = ["氏名は200文字までです / at most 200 characters"]
+    return errors
+
+
+def preregister_user(
+    session: TenantSession,
+    email: str,
+    display_name: str,
+    wanted: Mapping[uuid.UUID | None, Iterable[str]],
+    *,
+    allowed_domains: Iterable[str] = (),
+) -> User:
+    """Register a user before their first sign-in, with their memberships (org unit × roles).
+
+    The first OIDC sign-in with this e-mail address links the provider's ``(issuer, sub)`` to this row
+    (:func:`provision_user`). Raises :class:`ValidationFailed` keyed by form field: an invalid address, one
+    outside the tenant's allowed domains, one already registered, no role at all, or invalid memberships.
+    """
+    errors = invitation_errors(session, email, display_name, allowed_domains)
+    if not any(list(roles) for roles in wanted.values()):
+        errors["roles"] = ["役割を1つ以上選んでください / choose at least one role"]
+    if errors:
+        raise ValidationFailed("invalid invitation", details=errors)
+    email = email.strip().lower()
+    user = User(
+        tenant_id=session.require_tenant_id(),
+        email=email,
+        display_name=display_name.strip() or email.split("@")[0],
+        issuer=None,
+        subject=None,
+    )
+    session.add(user)
+    session.flush()
+    set_memberships(session, user, wanted)
+    return user
 
 
 def search_users(session: TenantSession, query: str = "", limit: int = 200) -> list[User]:

@@ -53,6 +53,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     registered.unauthenticated = unauthenticated_response
     registered.check_roles = permissions.check_roles
     registered.authorize = permissions.authorize
+    registered.can = permissions.can
     store = make_store(runtime)
     interface = TenantSessionInterface(runtime, store)
     app.session_interface = interface

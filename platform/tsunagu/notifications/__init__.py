@@ -23,10 +23,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     from ..web import hooks
     from . import api as _api  # noqa: F401 - attaches the JSON routes to the API blueprint
+    from . import invitations
     from .delivery import configure
     from .pages import bell_html, bp, failed_link
 
     configure(settings)
+    invitations.init_app()
     app.register_blueprint(Blueprint("notifications_templates", __name__, template_folder="templates"))
     app.register_blueprint(bp)
     hooks.header_widget(app, bell_html)

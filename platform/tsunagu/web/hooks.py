@@ -54,6 +54,8 @@ class WebHooks:
     check_roles: Callable[[Any, Iterable[str]], None] = _refuse
     #: ``(principal, action)``: raise unless the permission rules allow it
     authorize: Callable[[Any, str], None] = _refuse
+    #: ``(principal, action) → bool``: the same rules, asked quietly (menus; no denial is recorded)
+    can: Callable[[Any, str], bool] = lambda _p, _a: False
     #: ``(principal) → HTML | None`` each, drawn in the shared header for a signed-in user (the bell)
     header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)
     #: ``(principal) → AdminLink | None`` each, added to the tenant administration menu

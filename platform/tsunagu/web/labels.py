@@ -37,6 +37,20 @@ EVENT_KINDS = {
     "cooperation": _l("Request for cooperation"),
 }
 
+#: BPMN messages a case receives (history title of a ``message`` event: the message name)
+MESSAGES = {
+    "meeting_decided": _l("Meeting decision received"),
+    "consent_withdrawn": _l("Consent withdrawal received"),
+    "referral_received": _l("Referral received"),
+}
+
+#: Meeting styles (会議方式) of a tenant
+MEETING_STYLES = {
+    "scheduled": _l("Scheduled (regular meetings)"),
+    "ad_hoc": _l("Ad hoc (when a plan is ready)"),
+    "hybrid": _l("Hybrid (scheduled and ad hoc)"),
+}
+
 PROGRESS_METHODS = {
     "visit": _l("Visit"),
     "phone": _l("Phone"),

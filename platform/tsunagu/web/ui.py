@@ -46,6 +46,17 @@ def _admin_links() -> list[Any]:
     return [link for link in made if link is not None]
 
 
+def may(action: str) -> bool:
+    """Whether the signed-in user of this tenant page may do ``action`` (menus show only what they may)."""
+    from .hooks import hooks
+
+    principal = hooks().current_principal() if g.get("tenant") is not None else None
+    if principal is None:
+        return False
+    # ``can``, not ``authorize``: drawing a menu for a user who may not is no permission denial to audit.
+    return bool(hooks().can(principal, action))
+
+
 def _tenant_name() -> str | None:
     if g.get("tenant") is None:
         return None
@@ -75,11 +86,14 @@ def init_app(app: Flask) -> None:
         ("method_label", labels.PROGRESS_METHODS),
         ("consent_label", labels.CONSENT_STATUSES),
         ("status_label", labels.CASE_STATUSES),
+        ("message_label", labels.MESSAGES),
+        ("meeting_style_label", labels.MEETING_STYLES),
     ):
         app.jinja_env.globals[name] = functools.partial(labels.label, table)
     app.jinja_env.globals["tenant_name"] = _tenant_name
     app.jinja_env.globals["header_widgets"] = _header_widgets
     app.jinja_env.globals["admin_links"] = _admin_links
+    app.jinja_env.globals["may"] = may
     if "csrf_token" not in app.jinja_env.globals:
         app.jinja_env.globals["csrf_token"] = _csrf_fallback
 

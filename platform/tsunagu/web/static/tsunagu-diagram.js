@@ -20,9 +20,14 @@
           var element = id && registry.get(id);
           if (element) { canvas.addMarker(id, "current-step"); marked.push(element); }
         });
-        // A whole casework diagram fitted into the page is too small to read: zoom in on where the case is.
-        if (marked.length && canvas.zoom() < 0.75) {
-          var target = marked[marked.length - 1];
+        // A whole casework diagram fitted into the page is too small to read: zoom in on where the case is
+        // (inside a called process: on the call activity), or on the start when nothing is marked.
+        var target = null;
+        if (canvas.zoom() < 0.75) {
+          var starts = registry.filter(function (e) { return e.type === "bpmn:StartEvent"; });
+          target = marked.length ? marked[marked.length - 1] : starts[0];
+        }
+        if (target) {
           var outer = canvas.viewbox().outer;
           var width = outer.width / 0.75, height = outer.height / 0.75;
           canvas.viewbox({
